@@ -1,0 +1,1 @@
+// LDM single-file ↔ diffusers key conversion: see key_map.h
