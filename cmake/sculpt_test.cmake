@@ -2,7 +2,6 @@
 # The one way to add a test: one GoogleTest executable, registered with CTest under its labels.
 # LIBS defaults to the whole library; a test of one layer may link just that layer.
 find_package(GTest REQUIRED)
-set(SCULPT_GOLDEN_DIR "${PROJECT_SOURCE_DIR}/../shared/golden" CACHE PATH "golden reference data (shared/golden)")
 
 add_library(sculpt_test_support STATIC ${PROJECT_SOURCE_DIR}/tests/support.cpp)
 target_include_directories(sculpt_test_support PUBLIC ${PROJECT_SOURCE_DIR}/tests)

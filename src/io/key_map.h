@@ -1,7 +1,8 @@
 // The only place foreign checkpoint names are translated: CompVis/LDM single-file checkpoints
-// (SD 1.x CLIP-L and SD 2.x OpenCLIP text encoders) → diffusers/transformers keys.
+// (model.diffusion_model.*, first_stage_model.*, cond_stage_model.*) ↔ diffusers/transformers names.
 // Source: diffusers 0.29.2 src/diffusers/loaders/single_file_utils.py (convert_ldm_unet_checkpoint,
-// convert_ldm_vae_checkpoint, convert_open_clip_checkpoint). See docs/key_map.md.
+// convert_ldm_vae_checkpoint, convert_ldm_clip_checkpoint, convert_open_clip_checkpoint) and
+// scripts/convert_diffusers_to_original_stable_diffusion.py (the inverse). Tables: docs/key_map.md.
 #pragma once
 #include <string>
 #include <vector>
@@ -11,13 +12,30 @@
 namespace sculpt {
 
 struct DiffusersWeights {
-  TensorMap unet, vae, text_encoder;  // keys as in the diffusers folder's three safetensors files
-  bool text_encoder_is_open_clip = false;  // SD 2.x: converted from cond_stage_model.model.*
-  std::vector<std::string> skipped_keys;   // EMA weights, loss buffers, OpenCLIP's unused last layer …
+  TensorMap unet;          // UNet2DConditionModel names (conv_in, down_blocks.0.resnets.0.norm1, …)
+  TensorMap vae;           // AutoencoderKL names
+  TensorMap text_encoder;  // CLIPTextModel names (text_model.*)
+  // cond_stage_model.model.* (OpenCLIP, SD 2.x) rather than cond_stage_model.transformer.* (SD 1.x).
+  bool text_encoder_is_open_clip = false;
+  // OpenCLIP resblocks left out of text_encoder: SD 2.x conditions on the penultimate layer, which
+  // diffusers expresses as a CLIPTextConfig with num_hidden_layers = resblocks - 1 (so 1, or 0).
+  int64_t text_encoder_dropped_layers = 0;
+  // Tensors of a known component that no diffusers model holds (the dropped OpenCLIP resblock,
+  // text_projection, logit_scale), under their LDM names; diffusers_to_ldm writes them back so a
+  // converted SD 2.x file keeps every tensor the original had.
+  TensorMap ldm_only;
+  // Keys of no known component (model_ema.*, alphas_cumprod, conditioner.*, …) or that no rule
+  // maps (a UNet label_emb); not converted and not kept.
+  std::vector<std::string> skipped_keys;
 };
 
-// Converts every UNet/VAE/text-encoder tensor; the layout (levels, layers per block, attention levels)
-// is read from the keys, not assumed. `source` names the file in error messages.
+// LDM single file → diffusers. The UNet and VAE layouts (levels, layers per block, which levels have
+// attention) are read from the keys present; `source` names the file in error messages. Tensors keep
+// their dtype; VAE mid-block q/k/v/proj_out 1×1 conv weights [C, C, 1, 1] become Linear [C, C].
 DiffusersWeights ldm_to_diffusers(const TensorMap& ldm, const std::string& source);
+
+// The inverse, for writing single files: diffusers → LDM names, VAE attention weights back to
+// [C, C, 1, 1], OpenCLIP q/k/v concatenated into in_proj, ldm_only copied as is.
+TensorMap diffusers_to_ldm(const DiffusersWeights& w);
 
 }  // namespace sculpt

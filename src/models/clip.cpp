@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "core/check.h"
 #include "io/safetensors.h"
@@ -12,6 +13,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+constexpr const char* kSupportedActivations = "quick_gelu, gelu, gelu_new, gelu_pytorch_tanh";
+
 template <typename T>
 void read(const json& j, const char* key, T& field, const std::string& source) {
   if (!j.contains(key) || j.at(key).is_null()) return;
@@ -35,8 +38,11 @@ CLIPTextConfig CLIPTextConfig::from_json(const json& j, const std::string& sourc
   read(j, "max_position_embeddings", c.max_position_embeddings, source);
   read(j, "hidden_act", c.hidden_act, source);
   read(j, "layer_norm_eps", c.layer_norm_eps, source);
-  SCULPT_CHECK(c.hidden_act == "quick_gelu" || c.hidden_act == "gelu" || c.hidden_act == "gelu_new", source,
-               ": hidden_act '", c.hidden_act, "' is not supported (quick_gelu, gelu, gelu_new)");
+  read(j, "pad_token_id", c.pad_token_id, source);
+  read(j, "bos_token_id", c.bos_token_id, source);
+  read(j, "eos_token_id", c.eos_token_id, source);
+  SCULPT_CHECK(clip_activation(c.hidden_act), source, ": hidden_act '", c.hidden_act, "' is not supported (",
+               kSupportedActivations, ")");
   SCULPT_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0, source, ": hidden_size ",
                c.hidden_size, " is not divisible by num_attention_heads ", c.num_attention_heads);
   return c;
@@ -73,27 +79,41 @@ torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& x, const torch::Te
   return out_proj(out.transpose(1, 2).reshape({b, l, d}));
 }
 
-CLIPMLPImpl::CLIPMLPImpl(int64_t dim, int64_t inner, std::string a) : act(std::move(a)) {
+std::optional<CLIPActivation> clip_activation(const std::string& hidden_act) {
+  if (hidden_act == "quick_gelu") return CLIPActivation::QuickGelu;
+  if (hidden_act == "gelu") return CLIPActivation::Gelu;
+  if (hidden_act == "gelu_new" || hidden_act == "gelu_pytorch_tanh") return CLIPActivation::GeluTanh;
+  return std::nullopt;
+}
+
+CLIPMLPImpl::CLIPMLPImpl(int64_t dim, int64_t inner, CLIPActivation a) : act(a) {
   fc1 = register_module("fc1", torch::nn::Linear(dim, inner));
   fc2 = register_module("fc2", torch::nn::Linear(inner, dim));
 }
 
 torch::Tensor CLIPMLPImpl::forward(const torch::Tensor& x) {
-  auto h = fc1(x);
-  if (act == "quick_gelu")
-    h = h * torch::sigmoid(1.702 * h);
-  else if (act == "gelu")
-    h = torch::gelu(h);
-  else
-    h = torch::gelu(h, "tanh");  // gelu_new
+  auto h = fc1(x);  // [B, L, intermediate_size]
+  switch (act) {
+    case CLIPActivation::QuickGelu:
+      h = h * torch::sigmoid(1.702 * h);
+      break;
+    case CLIPActivation::Gelu:
+      h = torch::gelu(h);
+      break;
+    case CLIPActivation::GeluTanh:  // gelu_new: 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
+      h = torch::gelu(h, "tanh");
+      break;
+  }
   return fc2(h);
 }
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPTextConfig& c) {
+  const auto act = clip_activation(c.hidden_act);
+  SCULPT_CHECK(act, "CLIPTextConfig: hidden_act '", c.hidden_act, "' is not supported (", kSupportedActivations, ")");
   auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)); };
   self_attn = register_module("self_attn", CLIPAttention(c.hidden_size, c.num_attention_heads));
   layer_norm1 = register_module("layer_norm1", ln());
-  mlp = register_module("mlp", CLIPMLP(c.hidden_size, c.intermediate_size, c.hidden_act));
+  mlp = register_module("mlp", CLIPMLP(c.hidden_size, c.intermediate_size, *act));
   layer_norm2 = register_module("layer_norm2", ln());
 }
 

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct CLIPTextConfig {
   int64_t max_position_embeddings = 77;
   std::string hidden_act = "quick_gelu";  // "gelu" for OpenCLIP (SD 2.x)
   double layer_norm_eps = 1e-5;
+  // 4.30 defaults; the pooler ignores eos_token_id and takes argmax(input_ids) (49407 is the largest id).
+  int64_t pad_token_id = 1;
+  int64_t bos_token_id = 0;
+  int64_t eos_token_id = 2;
 
   static CLIPTextConfig from_json(const nlohmann::json& j, const std::string& source = "text encoder config");
   static CLIPTextConfig from_file(const std::filesystem::path& path);
@@ -42,10 +47,14 @@ struct CLIPAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(CLIPAttention);
 
+// hidden_act, parsed once at construction.
+enum class CLIPActivation { QuickGelu, Gelu, GeluTanh };
+std::optional<CLIPActivation> clip_activation(const std::string& hidden_act);  // nullopt when unsupported
+
 struct CLIPMLPImpl : torch::nn::Module {
-  CLIPMLPImpl(int64_t dim, int64_t inner, std::string act);
-  torch::Tensor forward(const torch::Tensor& x);
-  std::string act;
+  CLIPMLPImpl(int64_t dim, int64_t inner, CLIPActivation act);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, L, D] → [B, L, D]
+  CLIPActivation act;
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(CLIPMLP);

@@ -1,7 +1,11 @@
+// Source: diffusers 0.29.2 src/diffusers/models/unets/unet_2d_condition.py (UNet2DConditionModel.__init__,
+// _check_config, forward), models/embeddings.py (get_timestep_embedding, Timesteps, TimestepEmbedding).
 #include "models/unet.h"
 
 #include <cmath>
 #include <fstream>
+#include <type_traits>
+#include <utility>
 
 #include "core/check.h"
 #include "io/safetensors.h"
@@ -9,125 +13,194 @@
 
 namespace sculpt {
 namespace fs = std::filesystem;
+namespace nn = torch::nn;
 using json = nlohmann::json;
 
 namespace {
 
-// diffusers accepts an int or a list for many per-block fields; expand to one value per level.
-std::vector<int64_t> int_or_list(const json& j, const std::string& key, const std::string& source) {
-  const auto& v = j.at(key);
-  if (v.is_number_integer()) return {v.get<int64_t>()};
-  SCULPT_CHECK(v.is_array() && !v.empty(), source, ": '", key, "' must be an integer or a list of integers, got ",
-               v.dump());
-  std::vector<int64_t> out;
-  for (const auto& e : v) {
-    SCULPT_CHECK(e.is_number_integer(), source, ": '", key, "' holds a non-integer ", e.dump());
-    out.push_back(e.get<int64_t>());
-  }
-  return out;
-}
+// Reads typed keys of one config object; every error names the source and the key.
+class ConfigReader {
+ public:
+  ConfigReader(const json& j, const std::string& source) : j_(j), source_(source) {}
 
-int64_t per_level(const std::vector<int64_t>& v, size_t level) { return v.size() == 1 ? v[0] : v.at(level); }
+  // Present and not null.
+  const json* find(const char* key) const {
+    auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? nullptr : &*it;
+  }
+  bool is_null(const char* key) const { return j_.contains(key) && j_.at(key).is_null(); }
+
+  [[noreturn]] void fail(const char* key, const std::string& expected) const {
+    throw Error(detail::str_cat(source_, ": '", key, "' must be ", expected, ", got ", j_.at(key).dump()));
+  }
+
+  // A key whose diffusers type is not Optional: null is an error, absence keeps the default.
+  const json* required_type(const char* key, const std::string& expected) const {
+    if (is_null(key)) fail(key, expected);
+    return find(key);
+  }
+
+  void integer(const char* key, int64_t& field) const {
+    if (const json* v = required_type(key, "an integer")) {
+      if (!v->is_number_integer()) fail(key, "an integer");
+      field = v->get<int64_t>();
+    }
+  }
+  void number(const char* key, double& field) const {
+    if (const json* v = required_type(key, "a number")) {
+      if (!v->is_number()) fail(key, "a number");
+      field = v->get<double>();
+    }
+  }
+  void boolean(const char* key, bool& field) const {
+    if (const json* v = required_type(key, "true or false")) {
+      if (!v->is_boolean()) fail(key, "true or false");
+      field = v->get<bool>();
+    }
+  }
+  void string(const char* key, std::string& field) const {
+    if (const json* v = required_type(key, "a string")) {
+      if (!v->is_string()) fail(key, "a string");
+      field = v->get<std::string>();
+    }
+  }
+  void nullable_string(const char* key, std::string& field) const {  // null → ""
+    if (is_null(key)) field.clear();
+    if (const json* v = find(key)) {
+      if (!v->is_string()) fail(key, "a string or null");
+      field = v->get<std::string>();
+    }
+  }
+  void nullable_integer(const char* key, std::optional<int64_t>& field) const {
+    if (is_null(key)) field.reset();
+    if (const json* v = find(key)) {
+      if (!v->is_number_integer()) fail(key, "an integer or null");
+      field = v->get<int64_t>();
+    }
+  }
+  void string_list(const char* key, std::vector<std::string>& field) const {
+    if (const json* v = required_type(key, "a list of strings")) {
+      if (!v->is_array()) fail(key, "a list of strings");
+      std::vector<std::string> out;
+      for (const auto& e : *v) {
+        if (!e.is_string()) fail(key, "a list of strings");
+        out.push_back(e.get<std::string>());
+      }
+      field = out;
+    }
+  }
+  void integer_list(const char* key, std::vector<int64_t>& field) const {
+    if (const json* v = required_type(key, "a list of integers")) {
+      if (!v->is_array()) fail(key, "a list of integers");
+      std::vector<int64_t> out;
+      for (const auto& e : *v) {
+        if (!e.is_number_integer()) fail(key, "a list of integers");
+        out.push_back(e.get<int64_t>());
+      }
+      field = out;
+    }
+  }
+  // diffusers "int or tuple": an int (stored as one value) or a list with one entry per down block.
+  template <typename T>
+  void scalar_or_list(const char* key, std::vector<T>& field, size_t blocks, bool nullable = false) const {
+    const std::string what = std::is_same<T, bool>::value ? "true, false or a list of booleans"
+                                                          : "an integer or a list of integers";
+    if (is_null(key)) {
+      if (!nullable) fail(key, what);
+      field.clear();
+    }
+    const json* v = find(key);
+    if (!v) return;
+    auto ok = [](const json& e) { return std::is_same<T, bool>::value ? e.is_boolean() : e.is_number_integer(); };
+    if (!v->is_array()) {
+      if (!ok(*v)) fail(key, what);
+      field = {v->get<T>()};
+      return;
+    }
+    for (const auto& e : *v)
+      if (!ok(e)) fail(key, what + " (nested lists, e.g. per-layer values, are not supported)");
+    SCULPT_CHECK(v->size() == blocks, source_, ": '", key, "' has ", v->size(), " entries but down_block_types has ",
+                 blocks, " (diffusers requires one per down block)");
+    field.clear();
+    for (const auto& e : *v) field.push_back(e.get<T>());
+  }
+  // Keys without a field: anything but `allowed` (or null) asks for a feature sculpt does not implement.
+  void only(const char* key, const json& allowed) const {
+    const json* v = find(key);
+    SCULPT_CHECK(!v || *v == allowed, source_, ": '", key, "' = ", v ? v->dump() : "", " is not supported by sculpt's ",
+                 "UNet2DConditionModel (supported: ", allowed.is_null() ? "null" : allowed.dump(), ")");
+  }
+
+ private:
+  const json& j_;
+  const std::string& source_;
+};
 
 template <typename T>
-void read(const json& j, const char* key, T& field, const std::string& source) {
-  if (!j.contains(key) || j.at(key).is_null()) return;
-  try {
-    field = j.at(key).get<T>();
-  } catch (const json::exception&) {
-    SCULPT_CHECK(false, source, ": '", key, "' has the wrong type: ", j.at(key).dump());
-  }
+T per_level(const std::vector<T>& v, size_t level) {
+  return v.size() == 1 ? v[0] : v.at(level);
 }
 
-// Keys whose non-default values change the architecture in ways sculpt does not implement.
-void reject_unsupported(const json& j, const std::string& source) {
-  auto null_or = [&](const char* key, const json& allowed) {
-    if (!j.contains(key) || j.at(key).is_null()) return;
-    SCULPT_CHECK(j.at(key) == allowed, source, ": '", key, "' = ", j.at(key).dump(),
-                 " is not supported by sculpt's UNet2DConditionModel (supported: ", allowed.dump(), ")");
-  };
-  null_or("class_embed_type", nullptr);
-  null_or("addition_embed_type", nullptr);
-  null_or("encoder_hid_dim", nullptr);
-  null_or("encoder_hid_dim_type", nullptr);
-  null_or("time_cond_proj_dim", nullptr);
-  null_or("num_class_embeds", nullptr);
-  null_or("timestep_post_act", nullptr);
-  null_or("time_embedding_dim", nullptr);
-  null_or("time_embedding_act_fn", nullptr);
-  null_or("cross_attention_norm", nullptr);
-  null_or("dual_cross_attention", false);
-  null_or("only_cross_attention", false);
-  null_or("resnet_time_scale_shift", "default");
-  null_or("time_embedding_type", "positional");
-  null_or("act_fn", "silu");
-  null_or("attention_type", "default");
-  null_or("resnet_skip_time_act", false);
-  null_or("resnet_out_scale_factor", 1.0);
-  null_or("class_embeddings_concat", false);
-  null_or("dropout", 0.0);
-  null_or("mid_block_only_cross_attention", false);
-  null_or("reverse_transformer_layers_per_block", nullptr);
+template <typename T>
+void check_value(const std::string& source, const char* key, const T& value, const T& supported) {
+  SCULPT_CHECK(value == supported, source, ": '", key, "' = ", json(value).dump(), " is not supported by sculpt's ",
+               "UNet2DConditionModel (supported: ", json(supported).dump(), ")");
 }
 
 }  // namespace
 
 UNet2DConditionConfig UNet2DConditionConfig::from_json(const json& j, const std::string& source) {
   SCULPT_CHECK(j.is_object(), source, " is not a JSON object");
-  reject_unsupported(j, source);
+  const ConfigReader r(j, source);
   UNet2DConditionConfig c;
-  read(j, "sample_size", c.sample_size, source);
-  read(j, "in_channels", c.in_channels, source);
-  read(j, "out_channels", c.out_channels, source);
-  read(j, "center_input_sample", c.center_input_sample, source);
-  read(j, "flip_sin_to_cos", c.flip_sin_to_cos, source);
-  read(j, "freq_shift", c.freq_shift, source);
-  read(j, "down_block_types", c.down_block_types, source);
-  read(j, "up_block_types", c.up_block_types, source);
-  read(j, "block_out_channels", c.block_out_channels, source);
-  read(j, "downsample_padding", c.downsample_padding, source);
-  read(j, "mid_block_scale_factor", c.mid_block_scale_factor, source);
-  read(j, "norm_num_groups", c.norm_num_groups, source);
-  read(j, "norm_eps", c.norm_eps, source);
-  read(j, "use_linear_projection", c.use_linear_projection, source);
-  read(j, "upcast_attention", c.upcast_attention, source);
-  read(j, "conv_in_kernel", c.conv_in_kernel, source);
-  read(j, "conv_out_kernel", c.conv_out_kernel, source);
-  if (j.contains("mid_block_type")) c.mid_block_type = j["mid_block_type"].is_null() ? "" : j["mid_block_type"].get<std::string>();
-  for (auto [key, field] : {std::pair{"layers_per_block", &c.layers_per_block},
-                            std::pair{"cross_attention_dim", &c.cross_attention_dim},
-                            std::pair{"transformer_layers_per_block", &c.transformer_layers_per_block},
-                            std::pair{"attention_head_dim", &c.attention_head_dim},
-                            std::pair{"num_attention_heads", &c.num_attention_heads}}) {
-    if (j.contains(key) && !j.at(key).is_null()) *field = int_or_list(j, key, source);
-  }
+  if (!r.is_null("sample_size")) r.integer("sample_size", c.sample_size);  // null (diffusers' default): keep 64
+  r.integer("in_channels", c.in_channels);
+  r.integer("out_channels", c.out_channels);
+  r.boolean("center_input_sample", c.center_input_sample);
+  r.boolean("flip_sin_to_cos", c.flip_sin_to_cos);
+  r.number("freq_shift", c.freq_shift);
+  r.string_list("down_block_types", c.down_block_types);
+  r.nullable_string("mid_block_type", c.mid_block_type);
+  r.string_list("up_block_types", c.up_block_types);
+  const size_t blocks = c.down_block_types.size();
+  r.scalar_or_list("only_cross_attention", c.only_cross_attention, blocks);
+  r.integer_list("block_out_channels", c.block_out_channels);
+  r.scalar_or_list("layers_per_block", c.layers_per_block, blocks);
+  r.integer("downsample_padding", c.downsample_padding);
+  r.number("mid_block_scale_factor", c.mid_block_scale_factor);
+  r.number("dropout", c.dropout);
+  r.string("act_fn", c.act_fn);
+  r.integer("norm_num_groups", c.norm_num_groups);
+  r.number("norm_eps", c.norm_eps);
+  r.scalar_or_list("cross_attention_dim", c.cross_attention_dim, blocks);
+  r.scalar_or_list("transformer_layers_per_block", c.transformer_layers_per_block, blocks);
+  r.scalar_or_list("attention_head_dim", c.attention_head_dim, blocks);
+  r.scalar_or_list("num_attention_heads", c.num_attention_heads, blocks, /*nullable=*/true);
+  r.boolean("dual_cross_attention", c.dual_cross_attention);
+  r.boolean("use_linear_projection", c.use_linear_projection);
+  r.boolean("upcast_attention", c.upcast_attention);
+  r.nullable_string("class_embed_type", c.class_embed_type);
+  r.nullable_string("addition_embed_type", c.addition_embed_type);
+  r.string("resnet_time_scale_shift", c.resnet_time_scale_shift);
+  r.string("time_embedding_type", c.time_embedding_type);
+  r.nullable_integer("time_embedding_dim", c.time_embedding_dim);
+  r.string("attention_type", c.attention_type);
+  r.integer("conv_in_kernel", c.conv_in_kernel);
+  r.integer("conv_out_kernel", c.conv_out_kernel);
 
-  const size_t n = c.block_out_channels.size();
-  SCULPT_CHECK(n > 0, source, ": block_out_channels is empty");
-  SCULPT_CHECK(c.down_block_types.size() == n && c.up_block_types.size() == n, source, ": down_block_types (",
-               c.down_block_types.size(), ") and up_block_types (", c.up_block_types.size(),
-               ") must have one entry per block_out_channels entry (", n, ")");
-  for (const auto& t : c.down_block_types)
-    SCULPT_CHECK(t == "CrossAttnDownBlock2D" || t == "DownBlock2D", source, ": down block type '", t,
-                 "' is not supported (CrossAttnDownBlock2D, DownBlock2D)");
-  for (const auto& t : c.up_block_types)
-    SCULPT_CHECK(t == "CrossAttnUpBlock2D" || t == "UpBlock2D", source, ": up block type '", t,
-                 "' is not supported (CrossAttnUpBlock2D, UpBlock2D)");
-  SCULPT_CHECK(c.mid_block_type.empty() || c.mid_block_type == "UNetMidBlock2DCrossAttn", source,
-               ": mid_block_type '", c.mid_block_type, "' is not supported (UNetMidBlock2DCrossAttn or null)");
-  for (auto [key, v] : {std::pair{"layers_per_block", &c.layers_per_block},
-                        std::pair{"cross_attention_dim", &c.cross_attention_dim},
-                        std::pair{"transformer_layers_per_block", &c.transformer_layers_per_block},
-                        std::pair{"attention_head_dim", &c.attention_head_dim},
-                        std::pair{"num_attention_heads", &c.num_attention_heads}}) {
-    SCULPT_CHECK(v->size() <= 1 || v->size() == n, source, ": '", key, "' has ", v->size(),
-                 " entries for ", n, " blocks");
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t heads = c.heads(i);
-    SCULPT_CHECK(heads > 0 && c.block_out_channels[i] % heads == 0, source, ": block ", i, " has ",
-                 c.block_out_channels[i], " channels, not divisible by ", heads, " attention heads");
-  }
+  // Keys sculpt keeps no field for: their non-default values add modules or inputs it does not implement.
+  r.only("num_class_embeds", nullptr);
+  r.only("encoder_hid_dim", nullptr);
+  r.only("encoder_hid_dim_type", nullptr);
+  r.only("time_cond_proj_dim", nullptr);
+  r.only("timestep_post_act", nullptr);
+  r.only("time_embedding_act_fn", nullptr);
+  r.only("class_embeddings_concat", false);
+  r.only("reverse_transformer_layers_per_block", nullptr);
+  // Read by diffusers only for block types or embeddings rejected above, so ignored here:
+  // addition_embed_type_num_heads, addition_time_embed_dim, projection_class_embeddings_input_dim,
+  // resnet_skip_time_act, resnet_out_scale_factor, cross_attention_norm, mid_block_only_cross_attention.
+  c.validate(source);
   return c;
 }
 
@@ -138,204 +211,203 @@ UNet2DConditionConfig UNet2DConditionConfig::from_file(const fs::path& path) {
   try {
     j = json::parse(in);
   } catch (const json::exception& e) {
-    SCULPT_CHECK(false, path, " is not valid JSON (", e.what(), ")");
+    throw Error(detail::str_cat(path, " is not valid JSON (", e.what(), ")"));
   }
   return from_json(j, path.string());
 }
 
-int64_t UNet2DConditionConfig::heads(size_t level) const {
-  // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a historical naming quirk).
-  return per_level(num_attention_heads.empty() ? attention_head_dim : num_attention_heads, level);
+void UNet2DConditionConfig::validate(const std::string& source) const {
+  const size_t n = block_out_channels.size();
+  SCULPT_CHECK(n > 0, source, ": 'block_out_channels' is empty");
+  SCULPT_CHECK(down_block_types.size() == n && up_block_types.size() == n, source, ": 'down_block_types' (",
+               down_block_types.size(), " entries) and 'up_block_types' (", up_block_types.size(),
+               ") must have one entry per 'block_out_channels' entry (", n, ")");
+  for (const auto& t : down_block_types) parse_down_block_type(t, source);
+  for (const auto& t : up_block_types) parse_up_block_type(t, source);
+  SCULPT_CHECK(mid_block_type.empty() || mid_block_type == "UNetMidBlock2DCrossAttn", source, ": 'mid_block_type' = \"",
+               mid_block_type, "\" is not supported by sculpt's UNet2DConditionModel (supported: ",
+               "\"UNetMidBlock2DCrossAttn\", null)");
+  SCULPT_CHECK(num_attention_heads.empty(), source, ": 'num_attention_heads' = ", json(num_attention_heads).dump(),
+               " is not supported: diffusers 0.29.2 refuses it too (issue #2011); the head count of SD configs is "
+               "'attention_head_dim'");
+  auto sized = [&](const char* key, size_t size) {
+    SCULPT_CHECK(size == 1 || size == n, source, ": '", key, "' has ", size, " entries for ", n, " blocks");
+  };
+  sized("only_cross_attention", only_cross_attention.size());
+  sized("layers_per_block", layers_per_block.size());
+  sized("cross_attention_dim", cross_attention_dim.size());
+  sized("transformer_layers_per_block", transformer_layers_per_block.size());
+  sized("attention_head_dim", attention_head_dim.size());
+
+  check_value<std::string>(source, "act_fn", act_fn == "swish" ? "silu" : act_fn, "silu");
+  check_value<std::string>(source, "resnet_time_scale_shift", resnet_time_scale_shift, "default");
+  check_value<std::string>(source, "time_embedding_type", time_embedding_type, "positional");
+  check_value<std::string>(source, "attention_type", attention_type, "default");
+  SCULPT_CHECK(class_embed_type.empty(), source, ": 'class_embed_type' = \"", class_embed_type,
+               "\" is not supported by sculpt's UNet2DConditionModel (supported: null)");
+  SCULPT_CHECK(addition_embed_type.empty(), source, ": 'addition_embed_type' = \"", addition_embed_type,
+               "\" is not supported by sculpt's UNet2DConditionModel (supported: null)");
+  check_value(source, "dual_cross_attention", dual_cross_attention, false);
+  check_value(source, "dropout", dropout, 0.0);
+
+  SCULPT_CHECK(in_channels > 0 && out_channels > 0, source, ": 'in_channels' (", in_channels, ") and 'out_channels' (",
+               out_channels, ") must be positive");
+  SCULPT_CHECK(norm_num_groups > 0, source, ": 'norm_num_groups' must be positive, got ", norm_num_groups);
+  SCULPT_CHECK(!time_embedding_dim || *time_embedding_dim > 0, source, ": 'time_embedding_dim' must be positive");
+  SCULPT_CHECK(downsample_padding >= 0, source, ": 'downsample_padding' must be >= 0, got ", downsample_padding);
+  for (auto [key, k] : {std::pair{"conv_in_kernel", conv_in_kernel}, std::pair{"conv_out_kernel", conv_out_kernel}})
+    SCULPT_CHECK(k > 0 && k % 2 == 1, source, ": '", key, "' must be a positive odd number, got ", k);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t ch = block_out_channels[i];
+    SCULPT_CHECK(ch > 0 && ch % norm_num_groups == 0, source, ": block_out_channels[", i, "] = ", ch,
+                 " is not a positive multiple of norm_num_groups (", norm_num_groups, ")");
+    SCULPT_CHECK(layers(i) > 0, source, ": 'layers_per_block' for block ", i, " must be positive, got ", layers(i));
+    SCULPT_CHECK(transformer_layers(i) > 0, source, ": 'transformer_layers_per_block' for block ", i,
+                 " must be positive, got ", transformer_layers(i));
+    SCULPT_CHECK(cross_dim(i) > 0, source, ": 'cross_attention_dim' for block ", i, " must be positive, got ",
+                 cross_dim(i));
+    SCULPT_CHECK(heads(i) > 0 && ch % heads(i) == 0, source, ": block ", i, " has ", ch,
+                 " channels, not divisible by its 'attention_head_dim' = ", heads(i),
+                 " (the number of attention heads in diffusers' naming)");
+  }
 }
 
-torch::Tensor timestep_embedding(const torch::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos, double shift) {
+int64_t UNet2DConditionConfig::layers(size_t level) const { return per_level(layers_per_block, level); }
+int64_t UNet2DConditionConfig::transformer_layers(size_t level) const {
+  return per_level(transformer_layers_per_block, level);
+}
+int64_t UNet2DConditionConfig::cross_dim(size_t level) const { return per_level(cross_attention_dim, level); }
+// diffusers: num_attention_heads = num_attention_heads or attention_head_dim (num_attention_heads is always None).
+int64_t UNet2DConditionConfig::heads(size_t level) const { return per_level(attention_head_dim, level); }
+bool UNet2DConditionConfig::only_cross(size_t level) const { return per_level(only_cross_attention, level); }
+DownBlockType UNet2DConditionConfig::down_type(size_t level) const {
+  return parse_down_block_type(down_block_types.at(level), "unet config");
+}
+UpBlockType UNet2DConditionConfig::up_type(size_t up_index) const {
+  return parse_up_block_type(up_block_types.at(up_index), "unet config");
+}
+
+torch::Tensor get_timestep_embedding(const torch::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos,
+                                     double downscale_freq_shift, double scale, double max_period) {
+  SCULPT_CHECK(timesteps.dim() == 1, "get_timestep_embedding: timesteps must be 1-D [B], got ", timesteps.sizes());
   const int64_t half = dim / 2;
-  auto exponent = -std::log(10000.0) * torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat32)
-                                                                  .device(timesteps.device())) /
-                  (half - shift);
-  auto emb = timesteps.to(torch::kFloat32).unsqueeze(1) * exponent.exp().unsqueeze(0);  // [B, half]
-  emb = torch::cat({emb.sin(), emb.cos()}, -1);
+  auto exponent = -std::log(max_period) *
+                  torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat32).device(timesteps.device()));
+  exponent = exponent / (static_cast<double>(half) - downscale_freq_shift);
+  auto emb = timesteps.unsqueeze(1).to(torch::kFloat32) * exponent.exp().unsqueeze(0);  // [B, half]
+  if (scale != 1.0) emb = scale * emb;
+  emb = torch::cat({emb.sin(), emb.cos()}, -1);  // [B, 2·half]
   if (flip_sin_to_cos) emb = torch::cat({emb.narrow(1, half, half), emb.narrow(1, 0, half)}, -1);
-  if (dim % 2 == 1) emb = torch::constant_pad_nd(emb, {0, 1}, 0);
+  if (dim % 2 == 1) emb = torch::constant_pad_nd(emb, {0, 1, 0, 0}, 0);
   return emb;
 }
 
 TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim) {
-  linear_1 = register_module("linear_1", torch::nn::Linear(in_channels, time_embed_dim));
-  linear_2 = register_module("linear_2", torch::nn::Linear(time_embed_dim, time_embed_dim));
-}
-
-namespace {
-
-ResnetBlock2D make_resnet(const UNet2DConditionConfig& c, int64_t in, int64_t out, int64_t temb, double scale = 1.0) {
-  ResnetBlock2DOptions o;
-  o.in_channels = in;
-  o.out_channels = out;
-  o.temb_channels = temb;
-  o.groups = c.norm_num_groups;
-  o.eps = c.norm_eps;
-  o.output_scale_factor = scale;
-  return ResnetBlock2D(o);
-}
-
-Transformer2DModel make_transformer(const UNet2DConditionConfig& c, size_t level, int64_t channels,
-                                    int64_t num_layers, int64_t cross_dim, int64_t heads) {
-  Transformer2DOptions o;
-  o.heads = heads;
-  o.dim_head = channels / heads;
-  o.in_channels = channels;
-  o.num_layers = num_layers;
-  o.cross_attention_dim = cross_dim;
-  o.norm_num_groups = c.norm_num_groups;
-  o.use_linear_projection = c.use_linear_projection;
-  o.upcast_attention = c.upcast_attention;
-  (void)level;
-  return Transformer2DModel(o);
-}
-
-}  // namespace
-
-DownBlockImpl::DownBlockImpl(const UNet2DConditionConfig& c, size_t level, int64_t in, int64_t out, int64_t temb,
-                             bool add_downsample)
-    : has_attention(c.down_block_types[level] == "CrossAttnDownBlock2D") {
-  resnets = register_module("resnets", torch::nn::ModuleList());
-  if (has_attention) attentions = register_module("attentions", torch::nn::ModuleList());
-  const int64_t layers = per_level(c.layers_per_block, level);
-  for (int64_t j = 0; j < layers; ++j) {
-    resnets->push_back(make_resnet(c, j == 0 ? in : out, out, temb));
-    if (has_attention)
-      attentions->push_back(make_transformer(c, level, out, per_level(c.transformer_layers_per_block, level),
-                                             per_level(c.cross_attention_dim, level), c.heads(level)));
-  }
-  if (add_downsample) {
-    downsamplers = register_module("downsamplers", torch::nn::ModuleList());
-    downsamplers->push_back(Downsample2D(out, out, c.downsample_padding));
-  }
-}
-
-std::pair<torch::Tensor, std::vector<torch::Tensor>> DownBlockImpl::forward(torch::Tensor h, const torch::Tensor& temb,
-                                                                            const torch::Tensor& context) {
-  std::vector<torch::Tensor> states;
-  for (size_t j = 0; j < resnets->size(); ++j) {
-    h = resnets[j]->as<ResnetBlock2D>()->forward(h, temb);
-    if (has_attention) h = attentions[j]->as<Transformer2DModel>()->forward(h, context);
-    states.push_back(h);
-  }
-  if (downsamplers) {
-    h = downsamplers[0]->as<Downsample2D>()->forward(h);
-    states.push_back(h);
-  }
-  return {h, states};
-}
-
-MidBlockImpl::MidBlockImpl(const UNet2DConditionConfig& c, int64_t channels, int64_t temb) {
-  const size_t last = c.levels() - 1;
-  resnets = register_module("resnets", torch::nn::ModuleList());
-  attentions = register_module("attentions", torch::nn::ModuleList());
-  resnets->push_back(make_resnet(c, channels, channels, temb, c.mid_block_scale_factor));
-  attentions->push_back(make_transformer(c, last, channels, per_level(c.transformer_layers_per_block, last),
-                                         per_level(c.cross_attention_dim, last), c.heads(last)));
-  resnets->push_back(make_resnet(c, channels, channels, temb, c.mid_block_scale_factor));
-}
-
-torch::Tensor MidBlockImpl::forward(torch::Tensor h, const torch::Tensor& temb, const torch::Tensor& context) {
-  h = resnets[0]->as<ResnetBlock2D>()->forward(h, temb);
-  for (size_t j = 0; j < attentions->size(); ++j) {
-    h = attentions[j]->as<Transformer2DModel>()->forward(h, context);
-    h = resnets[j + 1]->as<ResnetBlock2D>()->forward(h, temb);
-  }
-  return h;
-}
-
-UpBlockImpl::UpBlockImpl(const UNet2DConditionConfig& c, size_t up_index, int64_t in, int64_t prev_out, int64_t out,
-                         int64_t temb, bool add_upsample)
-    : has_attention(c.up_block_types[up_index] == "CrossAttnUpBlock2D") {
-  // Per-block values are taken in reverse (the up path mirrors the down path).
-  const size_t level = c.levels() - 1 - up_index;
-  num_layers = per_level(c.layers_per_block, level) + 1;
-  resnets = register_module("resnets", torch::nn::ModuleList());
-  if (has_attention) attentions = register_module("attentions", torch::nn::ModuleList());
-  for (int64_t j = 0; j < num_layers; ++j) {
-    const int64_t skip = j == num_layers - 1 ? in : out;
-    const int64_t res_in = j == 0 ? prev_out : out;
-    resnets->push_back(make_resnet(c, res_in + skip, out, temb));
-    if (has_attention)
-      attentions->push_back(make_transformer(c, level, out, per_level(c.transformer_layers_per_block, level),
-                                             per_level(c.cross_attention_dim, level), c.heads(level)));
-  }
-  if (add_upsample) {
-    upsamplers = register_module("upsamplers", torch::nn::ModuleList());
-    upsamplers->push_back(Upsample2D(out, out));
-  }
-}
-
-torch::Tensor UpBlockImpl::forward(torch::Tensor h, std::vector<torch::Tensor> skips, const torch::Tensor& temb,
-                                   const torch::Tensor& context, c10::optional<std::vector<int64_t>> upsample_size) {
-  for (size_t j = 0; j < resnets->size(); ++j) {
-    h = torch::cat({h, skips.back()}, 1);
-    skips.pop_back();
-    h = resnets[j]->as<ResnetBlock2D>()->forward(h, temb);
-    if (has_attention) h = attentions[j]->as<Transformer2DModel>()->forward(h, context);
-  }
-  if (upsamplers) h = upsamplers[0]->as<Upsample2D>()->forward(h, upsample_size);
-  return h;
+  linear_1 = register_module("linear_1", nn::Linear(in_channels, time_embed_dim));
+  linear_2 = register_module("linear_2", nn::Linear(time_embed_dim, time_embed_dim));
 }
 
 UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& c) : config(c) {
+  c.validate("UNet2DConditionConfig");
   const auto& ch = c.block_out_channels;
   const size_t n = ch.size();
-  const int64_t temb = ch[0] * 4;
-  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, ch[0], c.conv_in_kernel)
-                                                             .padding((c.conv_in_kernel - 1) / 2)));
+  const int64_t temb = c.time_embed_dim();
+  conv_in = register_module(
+      "conv_in", nn::Conv2d(nn::Conv2dOptions(c.in_channels, ch[0], c.conv_in_kernel).padding((c.conv_in_kernel - 1) / 2)));
+  time_proj = register_module("time_proj", Timesteps(ch[0], c.flip_sin_to_cos, c.freq_shift));
   time_embedding = register_module("time_embedding", TimestepEmbedding(ch[0], temb));
-  down_blocks = register_module("down_blocks", torch::nn::ModuleList());
-  for (size_t i = 0; i < n; ++i)
-    down_blocks->push_back(DownBlock(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], temb, i + 1 < n));
-  if (!c.mid_block_type.empty()) mid_block = register_module("mid_block", MidBlock(c, ch[n - 1], temb));
-  up_blocks = register_module("up_blocks", torch::nn::ModuleList());
+
+  auto block = [&](size_t level) {  // values shared by the blocks of one resolution level
+    UNetBlockOptions o;
+    o.temb_channels = temb;
+    o.groups = c.norm_num_groups;
+    o.eps = c.norm_eps;
+    o.downsample_padding = c.downsample_padding;
+    o.transformer_layers = c.transformer_layers(level);
+    o.heads = c.heads(level);
+    o.cross_attention_dim = c.cross_dim(level);
+    o.only_cross_attention = c.only_cross(level);
+    o.use_linear_projection = c.use_linear_projection;
+    o.upcast_attention = c.upcast_attention;
+    return o;
+  };
+
+  down_blocks = register_module("down_blocks", nn::ModuleList());
   for (size_t i = 0; i < n; ++i) {
-    const int64_t prev_out = ch[n - 1 - (i == 0 ? 0 : i - 1)];
-    const int64_t out = ch[n - 1 - i];
-    const int64_t in = ch[n - 1 - std::min(i + 1, n - 1)];
-    up_blocks->push_back(UpBlock(c, i, in, prev_out, out, temb, i + 1 < n));
+    auto o = block(i);
+    o.in_channels = ch[i == 0 ? 0 : i - 1];
+    o.out_channels = ch[i];
+    o.num_layers = c.layers(i);
+    o.add_sample = i + 1 < n;
+    down_blocks->push_back(UNetDownBlock(c.down_type(i), o));
+  }
+  if (c.has_mid_block()) {
+    auto o = block(n - 1);
+    o.in_channels = o.out_channels = ch[n - 1];
+    o.num_layers = 1;
+    o.output_scale_factor = c.mid_block_scale_factor;
+    o.only_cross_attention = false;  // UNetMidBlock2DCrossAttn takes no only_cross_attention
+    mid_block = register_module("mid_block", UNetMidBlock2DCrossAttn(o));
+  }
+  // Up block i mirrors down level n-1-i: per-block values reversed, as diffusers' reversed_* lists.
+  up_blocks = register_module("up_blocks", nn::ModuleList());
+  for (size_t i = 0; i < n; ++i) {
+    const size_t level = n - 1 - i;
+    auto o = block(level);
+    o.out_channels = ch[level];
+    o.prev_output_channels = ch[i == 0 ? n - 1 : level + 1];
+    o.in_channels = ch[level == 0 ? 0 : level - 1];
+    o.num_layers = c.layers(level) + 1;
+    o.add_sample = i + 1 < n;
+    up_blocks->push_back(UNetUpBlock(c.up_type(i), o));
   }
   conv_norm_out = register_module(
-      "conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
-  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch[0], c.out_channels, c.conv_out_kernel)
-                                                               .padding((c.conv_out_kernel - 1) / 2)));
+      "conv_norm_out", nn::GroupNorm(nn::GroupNormOptions(c.norm_num_groups, ch[0]).eps(c.norm_eps)));
+  conv_out = register_module("conv_out", nn::Conv2d(nn::Conv2dOptions(ch[0], c.out_channels, c.conv_out_kernel)
+                                                        .padding((c.conv_out_kernel - 1) / 2)));
+}
+
+torch::Tensor UNet2DConditionModelImpl::time_embed(const torch::Tensor& timestep, const torch::Tensor& sample) {
+  const int64_t b = sample.size(0);
+  SCULPT_CHECK(timestep.defined() && timestep.dim() <= 1 && (timestep.numel() == 1 || timestep.numel() == b),
+               "UNet2DConditionModel: timestep must be 0-d, [1] or [", b, "] (one per sample), got ",
+               timestep.defined() ? c10::str(timestep.sizes()) : std::string("nothing"));
+  // diffusers: timesteps[None] for 0-d, then expand to the batch; sinusoids in float32, then sample's dtype.
+  auto t = timestep.reshape({-1}).to(sample.device()).expand({b});
+  return time_embedding(time_proj(t).to(sample.scalar_type()));  // [B, time_embed_dim]
 }
 
 torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample, const torch::Tensor& timestep,
-                                                const torch::Tensor& context) {
-  const int64_t b = sample.size(0);
-  // Sizes not divisible by 2^(levels-1) need each upsampler to hit its skip connection's size.
-  const int64_t factor = int64_t{1} << (config.levels() - 1);
+                                                const torch::Tensor& encoder_hidden_states) {
+  SCULPT_CHECK(sample.dim() == 4 && sample.size(1) == config.in_channels, "UNet2DConditionModel: sample must be [B, ",
+               config.in_channels, ", H, W], got ", sample.sizes());
+  const auto& context = encoder_hidden_states;  // [B, L, D]; each transformer checks D against its block
+  const auto emb = time_embed(timestep, sample);
+
+  // Sizes that are not multiples of 2^upsamplers: each upsampler must hit its skip states' size exactly.
+  const int64_t factor = int64_t{1} << (up_blocks->size() - 1);
   const bool forward_upsample_size = sample.size(2) % factor != 0 || sample.size(3) % factor != 0;
 
-  auto t = timestep.dim() == 0 ? timestep.reshape({1}) : timestep;
-  t = t.to(sample.device()).expand({b});
-  auto t_emb = timestep_embedding(t, config.block_out_channels[0], config.flip_sin_to_cos, config.freq_shift);
-  auto emb = time_embedding(t_emb.to(sample.scalar_type()));  // [B, 4·C0]
-
-  auto h = config.center_input_sample ? 2 * sample - 1 : sample;
-  h = conv_in(h);
+  auto h = config.center_input_sample ? 2 * sample - 1.0 : sample;
+  h = conv_in(h);  // [B, C0, H, W]
   std::vector<torch::Tensor> skips{h};
   for (auto& m : *down_blocks) {
-    auto [out, states] = m->as<DownBlock>()->forward(h, emb, context);
+    auto [out, states] = m->as<UNetDownBlock>()->forward(h, emb, context);
     h = out;
     skips.insert(skips.end(), states.begin(), states.end());
   }
   if (mid_block) h = mid_block->forward(h, emb, context);
   for (size_t i = 0; i < up_blocks->size(); ++i) {
-    auto* block = up_blocks[i]->as<UpBlock>();
-    std::vector<torch::Tensor> block_skips(skips.end() - block->num_layers, skips.end());
-    skips.resize(skips.size() - block->num_layers);
+    auto* up = up_blocks[i]->as<UNetUpBlock>();
+    const auto count = static_cast<std::ptrdiff_t>(up->resnets->size());
+    std::vector<torch::Tensor> block_skips(skips.end() - count, skips.end());
+    skips.erase(skips.end() - count, skips.end());
     c10::optional<std::vector<int64_t>> upsample_size;
     if (i + 1 < up_blocks->size() && forward_upsample_size)
       upsample_size = std::vector<int64_t>{skips.back().size(2), skips.back().size(3)};
-    h = block->forward(h, block_skips, emb, context, upsample_size);
+    h = up->forward(h, block_skips, emb, context, upsample_size);
   }
-  return conv_out(torch::silu(conv_norm_out(h)));
+  return conv_out(torch::silu(conv_norm_out(h)));  // [B, out_channels, H, W]
 }
 
 UNet2DConditionModel load_unet(const fs::path& dir) {

@@ -1,6 +1,8 @@
 #include "schedulers/scheduler.h"
 
+#include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "core/check.h"
 
@@ -13,6 +15,11 @@ Scheduler::Scheduler(NoiseScheduleConfig config) : config_(std::move(config)) {
 }
 
 torch::Tensor Scheduler::scale_model_input(const torch::Tensor& sample, int64_t) const { return sample; }
+
+torch::Tensor Scheduler::randn_like(const torch::Tensor& like, torch::Generator& generator) {
+  auto options = torch::TensorOptions().dtype(like.scalar_type()).device(generator.device());
+  return torch::randn(like.sizes(), generator, options).to(like.device());
+}
 
 namespace {
 // ᾱ_t gathered per batch element and shaped to broadcast over [B, C, H, W].
@@ -58,17 +65,57 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const nlohman
   throw UsageError(detail::str_cat("unknown scheduler '", name, "' (choose one of: ", names, ")"));
 }
 
-std::unique_ptr<Scheduler> load_scheduler(const std::string& name, const fs::path& dir) {
-  const auto path = dir / "scheduler_config.json";
+namespace {
+// Wraps the bare tokens Infinity, -Infinity and NaN that Python's json writes (outside strings) in quotes.
+std::string quote_nonfinite(const std::string& text) {
+  std::string out;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool quoted = false;
+    for (const char* token : {"-Infinity", "Infinity", "NaN"}) {
+      const size_t n = std::strlen(token);
+      if (!quoted && text.compare(i, n, token) == 0) {
+        out += '"' + std::string(token) + '"';
+        i += n - 1;
+        quoted = true;
+      }
+    }
+    if (!quoted) out += c;
+  }
+  return out;
+}
+}  // namespace
+
+nlohmann::json read_scheduler_config(const fs::path& path) {
   std::ifstream in(path);
   SCULPT_CHECK(in.good(), "cannot read scheduler config ", path, fs::exists(path) ? "" : ": no such file");
-  nlohmann::json j;
+  std::stringstream text;
+  text << in.rdbuf();
   try {
-    j = nlohmann::json::parse(in);
+    return nlohmann::json::parse(quote_nonfinite(text.str()));
   } catch (const nlohmann::json::exception& e) {
-    SCULPT_CHECK(false, path, " is not valid JSON (", e.what(), ")");
+    throw Error(detail::str_cat(path, " is not valid JSON (", e.what(), ")"));
   }
-  return make_scheduler(name, j);
+}
+
+std::unique_ptr<Scheduler> load_scheduler(const std::string& name, const fs::path& dir) {
+  const auto path = dir / "scheduler_config.json";
+  const auto config = read_scheduler_config(path);
+  try {
+    return make_scheduler(name, config);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(detail::str_cat(path, ": ", e.what()));
+  }
 }
 
 }  // namespace sculpt

@@ -32,7 +32,8 @@ class Scheduler {
   virtual SchedulerOutput step(const torch::Tensor& model_output, int64_t step_index, const torch::Tensor& sample,
                                torch::Generator* generator = nullptr) = 0;
   virtual double init_noise_sigma() const { return 1.0; }
-  // σ_i = √((1−ᾱ)/ᾱ) per inference step plus the final 0, for σ-space samplers (Euler, DPM++); else undefined.
+  // σ_i = √((1−ᾱ)/ᾱ) per inference step plus the final σ (0, or σ(t=0) with final_sigmas_type "sigma_min"),
+  // for the σ-space samplers (Euler, DPM++); undefined for the others.
   virtual torch::Tensor sigmas() const { return {}; }
   virtual int order() const { return 1; }
 
@@ -53,6 +54,10 @@ class Scheduler {
   const NoiseScheduleConfig& config() const { return config_; }
 
  protected:
+  // diffusers randn_tensor: N(0, I) of `like`'s shape and dtype drawn on the generator's device, then moved
+  // to `like`'s device.
+  static torch::Tensor randn_like(const torch::Tensor& like, torch::Generator& generator);
+
   NoiseScheduleConfig config_;
   torch::Tensor betas_, alphas_cumprod_, timesteps_;
   int64_t num_inference_steps_ = 0;
@@ -68,7 +73,11 @@ std::unique_ptr<Scheduler> make_pndm(const NoiseScheduleConfig& config);
 // class does not know are ignored and absent keys take that class's own default, as diffusers' from_config.
 // eta: DDIM's stochasticity (0: deterministic); other samplers refuse a non-zero eta.
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const nlohmann::json& config, double eta = 0.0);
+// Reads <scheduler_dir>/scheduler_config.json (SCULPT_CHECK naming the path when missing or malformed).
 std::unique_ptr<Scheduler> load_scheduler(const std::string& name, const std::filesystem::path& scheduler_dir);
+// Parses a scheduler config file as Python's json writes it: bare Infinity, -Infinity and NaN (e.g.
+// lambda_min_clipped) are read as the strings "Infinity", "-Infinity", "NaN", which from_json understands.
+nlohmann::json read_scheduler_config(const std::filesystem::path& file);
 std::vector<std::string> scheduler_names();
 
 }  // namespace sculpt

@@ -1,5 +1,6 @@
-// Schedulers against diffusers 0.29.2 (reference/scheduler_*.safetensors): arrays and steps ≤ 1e-6,
-// timesteps exact; each built from the model's PNDM config the way from_config does.
+// Schedulers against diffusers 0.29.2 (reference/scheduler_*.safetensors, scheduler_configs.json and the
+// pipeline runs' latents): arrays and steps ≤ 1e-6, timesteps exact; each built from the model's PNDM config
+// the way from_config does.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -40,7 +41,8 @@ TEST(SchedulerParity, Euler) {
   s->set_timesteps(10);
   EXPECT_CLOSE(s->timesteps(), r.at("timesteps"), 0, 0, "euler timesteps (exact)");
   EXPECT_CLOSE(s->sigmas(), r.at("sigmas"), 1e-6, 0, "euler sigmas");
-  EXPECT_NEAR(s->init_noise_sigma(), r.at("init_noise_sigma").item<double>(), 1e-6);
+  EXPECT_CLOSE(torch::tensor({static_cast<float>(s->init_noise_sigma())}), r.at("init_noise_sigma"), 1e-6, 0,
+               "euler init_noise_sigma");
   EXPECT_CLOSE(s->scale_model_input(r.at("sample"), 0), r.at("scaled_input_0"), 1e-6, 0, "euler scaled input 0");
   auto p0 = s->step(r.at("model_output"), 0, r.at("sample")).prev_sample;
   EXPECT_CLOSE(p0, r.at("prev_sample_0"), 1e-6, 0, "euler step 0");
@@ -76,5 +78,75 @@ TEST(SchedulerParity, PipelineTimesteps) {
     auto s = make_scheduler(name, model_config());
     s->set_timesteps(10);
     EXPECT_CLOSE(s->timesteps(), ref(file).at("timesteps"), 0, 0, std::string(name) + " pipeline timesteps (exact)");
+  }
+}
+
+// scheduler_configs.json holds each class's effective config after from_config (every key explicit, including
+// lambda_min_clipped = -Infinity): building from it must give the golden timesteps, and the defaults sculpt
+// fills in for keys missing from the model config must equal the effective values.
+TEST(SchedulerParity, EffectiveConfigs) {
+  const auto effective = read_scheduler_config(test::golden("tiny-sd/reference/scheduler_configs.json"));
+  struct Case {
+    const char *key, *name, *cls, *file;
+  };
+  for (const auto& c : {Case{"ddim", "ddim", "DDIMScheduler", "scheduler_ddim.safetensors"},
+                        Case{"euler", "euler", "EulerDiscreteScheduler", "scheduler_euler.safetensors"},
+                        Case{"dpmpp", "dpm++2m", "DPMSolverMultistepScheduler", "scheduler_dpmpp.safetensors"},
+                        Case{"pndm", "pndm", "PNDMScheduler", "scheduler_pndm.safetensors"}}) {
+    SCOPED_TRACE(c.key);
+    const auto& cfg = effective.at(c.key);
+    ASSERT_EQ(cfg.at("_class_name").get<std::string>(), c.cls);
+    auto s = make_scheduler(c.name, cfg);
+    s->set_timesteps(10);
+    EXPECT_CLOSE(s->timesteps().to(torch::kFloat64), ref(c.file).at("timesteps").to(torch::kFloat64), 0, 0,
+                 std::string(c.key) + " timesteps from the effective config (exact)");
+    const auto mine = NoiseScheduleConfig::from_json(c.cls, model_config());
+    const auto theirs = NoiseScheduleConfig::from_json(c.cls, cfg);
+    EXPECT_EQ(mine.timestep_spacing, cfg.at("timestep_spacing").get<std::string>());
+    EXPECT_EQ(mine.timestep_spacing, theirs.timestep_spacing);
+    EXPECT_EQ(mine.steps_offset, theirs.steps_offset);
+    EXPECT_EQ(mine.set_alpha_to_one, theirs.set_alpha_to_one);
+    EXPECT_EQ(mine.clip_sample, theirs.clip_sample);
+    EXPECT_EQ(mine.clip_sample_range, theirs.clip_sample_range);
+    EXPECT_EQ(mine.thresholding, theirs.thresholding);
+    EXPECT_EQ(mine.rescale_betas_zero_snr, theirs.rescale_betas_zero_snr);
+    EXPECT_EQ(mine.skip_prk_steps, theirs.skip_prk_steps);
+    EXPECT_EQ(mine.interpolation_type, theirs.interpolation_type);
+    EXPECT_EQ(mine.timestep_type, theirs.timestep_type);
+    EXPECT_EQ(mine.final_sigmas_type, theirs.final_sigmas_type);
+    EXPECT_EQ(mine.use_karras_sigmas, theirs.use_karras_sigmas);
+    EXPECT_EQ(mine.algorithm_type, theirs.algorithm_type);
+    EXPECT_EQ(mine.solver_order, theirs.solver_order);
+    EXPECT_EQ(mine.solver_type, theirs.solver_type);
+    EXPECT_EQ(mine.lower_order_final, theirs.lower_order_final);
+    EXPECT_EQ(mine.euler_at_final, theirs.euler_at_final);
+    EXPECT_EQ(mine.lambda_min_clipped, theirs.lambda_min_clipped);
+    EXPECT_EQ(mine.variance_type, theirs.variance_type);
+  }
+}
+
+// The three pipeline runs, scheduler side only: from the reference UNet outputs, classifier-free guidance
+// (scale 7.5) and step() must reproduce every step's latents, and scale_model_input the UNet inputs.
+TEST(SchedulerParity, PipelineDenoisingLoops) {
+  for (auto [file, name] : {std::pair{"pipeline_ddim.safetensors", "ddim"}, std::pair{"pipeline_euler.safetensors", "euler"},
+                            std::pair{"pipeline_dpmpp.safetensors", "dpm++2m"}}) {
+    auto r = ref(file);
+    auto s = make_scheduler(name, model_config());
+    s->set_timesteps(10);
+    ASSERT_EQ(s->num_steps(), r.at("step_latents").size(0));
+    auto latents = r.at("init_latents") * s->init_noise_sigma();
+    double worst_input = 0, worst_step = 0;
+    for (int64_t i = 0; i < s->num_steps(); ++i) {
+      auto unet_in = s->scale_model_input(torch::cat({latents, latents}), i);
+      auto chunks = r.at("unet_outputs")[i].chunk(2);
+      auto guided = chunks[0] + 7.5 * (chunks[1] - chunks[0]);
+      auto next = s->step(guided, i, latents).prev_sample;
+      worst_input = std::max(worst_input, (unet_in - r.at("unet_inputs")[i]).abs().max().item<double>());
+      worst_step = std::max(worst_step, (next - r.at("step_latents")[i]).abs().max().item<double>());
+      latents = r.at("step_latents")[i];  // continue from the reference so each step is judged alone
+    }
+    std::printf("[ parity   ] %s loop: max|diff| unet inputs %.3g, step latents %.3g\n", name, worst_input, worst_step);
+    EXPECT_LE(worst_input, 1e-6) << name;
+    EXPECT_LE(worst_step, 1e-6) << name;
   }
 }

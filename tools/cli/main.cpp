@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "commands.h"
 #include "core/check.h"
 #include "core/runtime.h"
 
@@ -10,6 +11,9 @@ int main(int argc, char** argv) {
   CLI::App app{"sculpt: change what text-to-image diffusion models know", "sculpt"};
   app.require_subcommand(1);
   app.set_version_flag("--version", sculpt::version_string());
+  sculpt::cli::add_generate(app);
+  sculpt::cli::add_tokenize(app);
+  sculpt::cli::add_info(app);
   try {
     app.parse(argc, argv);
     return 0;
