@@ -477,4 +477,52 @@ TensorMap diffusers_to_ldm(const DiffusersWeights& w) {
   return out;
 }
 
+std::string kohya_lora_name(const std::string& component, const std::string& module_path) {
+  SCULPT_CHECK(component == "unet" || component == "text_encoder", "LoRA component must be unet or text_encoder, got '",
+               component, "'");
+  std::string name = (component == "unet" ? "lora_unet_" : "lora_te_") + module_path;
+  std::replace(name.begin() + (component == "unet" ? 10 : 8), name.end(), '.', '_');
+  return name;
+}
+
+std::pair<std::string, std::string> kohya_lora_module(const std::string& kohya_name) {
+  // Module-name pieces of UNet2DConditionModel / CLIPTextModel that contain "_", longest first.
+  static const std::vector<std::vector<std::string>> joined = {
+      {"time", "emb", "proj"}, {"conv", "norm", "out"}, {"final", "layer", "norm"},
+      {"down", "blocks"},      {"up", "blocks"},        {"mid", "block"},       {"transformer", "blocks"},
+      {"to", "q"},             {"to", "k"},             {"to", "v"},            {"to", "out"},
+      {"proj", "in"},          {"proj", "out"},         {"conv", "in"},         {"conv", "out"},
+      {"conv", "shortcut"},    {"time", "embedding"},   {"linear", "1"},        {"linear", "2"},
+      {"text", "model"},       {"self", "attn"},        {"q", "proj"},          {"k", "proj"},
+      {"v", "proj"},           {"out", "proj"},         {"layer", "norm1"},     {"layer", "norm2"},
+      {"token", "embedding"},  {"position", "embedding"}, {"class", "embedding"}, {"add", "embedding"}};
+  std::string component, rest;
+  if (kohya_name.rfind("lora_unet_", 0) == 0) component = "unet", rest = kohya_name.substr(10);
+  else if (kohya_name.rfind("lora_te_", 0) == 0) component = "text_encoder", rest = kohya_name.substr(8);
+  else if (kohya_name.rfind("lora_te1_", 0) == 0) component = "text_encoder", rest = kohya_name.substr(9);
+  SCULPT_CHECK(!component.empty(), "'", kohya_name, "' is not a kohya LoRA name (expected lora_unet_… or lora_te_…)");
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const size_t end = rest.find('_', start);
+    parts.push_back(rest.substr(start, end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  std::string path;
+  for (size_t i = 0; i < parts.size();) {
+    size_t take = 1;
+    for (const auto& j : joined) {
+      if (i + j.size() > parts.size()) continue;
+      if (std::equal(j.begin(), j.end(), parts.begin() + static_cast<std::ptrdiff_t>(i))) {
+        take = j.size();
+        break;
+      }
+    }
+    if (!path.empty()) path += '.';
+    for (size_t k = 0; k < take; ++k) path += (k ? "_" : "") + parts[i + k];
+    i += take;
+  }
+  return {component, path};
+}
+
 }  // namespace sculpt

@@ -38,4 +38,12 @@ DiffusersWeights ldm_to_diffusers(const TensorMap& ldm, const std::string& sourc
 // [C, C, 1, 1], OpenCLIP q/k/v concatenated into in_proj, ldm_only copied as is.
 TensorMap diffusers_to_ldm(const DiffusersWeights& w);
 
+// kohya / AUTOMATIC1111 LoRA module names ↔ diffusers module paths. kohya joins the diffusers path with
+// "_" behind a component prefix: "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k",
+// "lora_te_text_model_encoder_layers_0_self_attn_q_proj". `component` is "unet" or "text_encoder".
+std::string kohya_lora_name(const std::string& component, const std::string& module_path);
+// The inverse: {component, module path}; identifiers that contain "_" (down_blocks, to_k, self_attn, …)
+// are rebuilt from the list of names UNet2DConditionModel and CLIPTextModel use. Throws on an unknown prefix.
+std::pair<std::string, std::string> kohya_lora_module(const std::string& kohya_name);
+
 }  // namespace sculpt

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "models/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
 
@@ -154,7 +155,12 @@ CLIPTextOutput CLIPTextTransformerImpl::forward(const torch::Tensor& input_ids, 
   CLIPTextOutput out;
   if (output_hidden_states) out.hidden_states.push_back(h);
   for (auto& layer : *encoder->layers) {
-    h = layer->as<CLIPEncoderLayer>()->forward(h, mask);
+    auto* l = layer->as<CLIPEncoderLayer>();
+    h = gradient_checkpointing && torch::GradMode::is_enabled()
+            ? checkpoint([l](const std::vector<torch::Tensor>& in)
+                             -> std::vector<torch::Tensor> { return {l->forward(in[0], in[1])}; },
+                         {h, mask})[0]
+            : l->forward(h, mask);
     if (output_hidden_states) out.hidden_states.push_back(h);
   }
   out.last_hidden_state = final_layer_norm(h);
@@ -177,6 +183,30 @@ CLIPTextModel load_clip_text_model(const fs::path& dir) {
   opt.optional_keys = {"text_model.embeddings.position_ids"};
   load_state_dict(*model, read_safetensors(weights), weights.string(), opt);
   return model;
+}
+
+nlohmann::json CLIPTextConfig::to_json() const {
+  return {{"_name_or_path", ""},
+          {"architectures", {"CLIPTextModel"}},
+          {"model_type", "clip_text_model"},
+          {"torch_dtype", "float32"},
+          {"transformers_version", "4.30.0"},
+          {"vocab_size", vocab_size},
+          {"hidden_size", hidden_size},
+          {"intermediate_size", intermediate_size},
+          {"projection_dim", projection_dim},
+          {"num_hidden_layers", num_hidden_layers},
+          {"num_attention_heads", num_attention_heads},
+          {"max_position_embeddings", max_position_embeddings},
+          {"hidden_act", hidden_act},
+          {"layer_norm_eps", layer_norm_eps},
+          {"attention_dropout", 0.0},
+          {"dropout", 0.0},
+          {"initializer_factor", 1.0},
+          {"initializer_range", 0.02},
+          {"pad_token_id", pad_token_id},
+          {"bos_token_id", bos_token_id},
+          {"eos_token_id", eos_token_id}};
 }
 
 }  // namespace sculpt

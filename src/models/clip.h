@@ -30,6 +30,8 @@ struct CLIPTextConfig {
 
   static CLIPTextConfig from_json(const nlohmann::json& j, const std::string& source = "text encoder config");
   static CLIPTextConfig from_file(const std::filesystem::path& path);
+  // config.json as transformers 4.30 writes it (architectures, model_type and every field above).
+  nlohmann::json to_json() const;
 };
 
 struct CLIPTextOutput {
@@ -88,6 +90,7 @@ struct CLIPTextTransformerImpl : torch::nn::Module {
   CLIPTextEmbeddings embeddings{nullptr};
   CLIPEncoder encoder{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
+  bool gradient_checkpointing = false;  // recompute each encoder layer in backward (models/checkpoint.h)
 };
 TORCH_MODULE(CLIPTextTransformer);
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "models/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
 
@@ -391,12 +392,32 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample, con
   auto h = config.center_input_sample ? 2 * sample - 1.0 : sample;
   h = conv_in(h);  // [B, C0, H, W]
   std::vector<torch::Tensor> skips{h};
+  const bool ckpt = gradient_checkpointing && torch::GradMode::is_enabled();
   for (auto& m : *down_blocks) {
-    auto [out, states] = m->as<UNetDownBlock>()->forward(h, emb, context);
+    auto* down = m->as<UNetDownBlock>();
+    if (ckpt) {  // inputs {h, emb, context} → {h, states…}
+      auto outs = checkpoint(
+          [down](const std::vector<torch::Tensor>& in) {
+            auto [out, states] = down->forward(in[0], in[1], in[2]);
+            states.insert(states.begin(), out);
+            return states;
+          },
+          {h, emb, context});
+      h = outs[0];
+      skips.insert(skips.end(), outs.begin() + 1, outs.end());
+      continue;
+    }
+    auto [out, states] = down->forward(h, emb, context);
     h = out;
     skips.insert(skips.end(), states.begin(), states.end());
   }
-  if (mid_block) h = mid_block->forward(h, emb, context);
+  if (mid_block) {
+    auto* mid = mid_block.get();
+    h = ckpt ? checkpoint([mid](const std::vector<torch::Tensor>& in)
+                              -> std::vector<torch::Tensor> { return {mid->forward(in[0], in[1], in[2])}; },
+                          {h, emb, context})[0]
+             : mid->forward(h, emb, context);
+  }
   for (size_t i = 0; i < up_blocks->size(); ++i) {
     auto* up = up_blocks[i]->as<UNetUpBlock>();
     const auto count = static_cast<std::ptrdiff_t>(up->resnets->size());
@@ -405,7 +426,18 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample, con
     c10::optional<std::vector<int64_t>> upsample_size;
     if (i + 1 < up_blocks->size() && forward_upsample_size)
       upsample_size = std::vector<int64_t>{skips.back().size(2), skips.back().size(3)};
-    h = up->forward(h, block_skips, emb, context, upsample_size);
+    if (!ckpt) {
+      h = up->forward(h, block_skips, emb, context, upsample_size);
+      continue;
+    }
+    std::vector<torch::Tensor> in{h, emb, context};  // + the block's skip states
+    in.insert(in.end(), block_skips.begin(), block_skips.end());
+    h = checkpoint(
+        [up, upsample_size](const std::vector<torch::Tensor>& in) -> std::vector<torch::Tensor> {
+          std::vector<torch::Tensor> skips(in.begin() + 3, in.end());
+          return {up->forward(in[0], skips, in[1], in[2], upsample_size)};
+        },
+        in)[0];
   }
   return conv_out(torch::silu(conv_norm_out(h)));  // [B, out_channels, H, W]
 }
@@ -417,6 +449,49 @@ UNet2DConditionModel load_unet(const fs::path& dir) {
                " (sculpt reads safetensors only; .bin files are pickles)");
   load_state_dict(*model, read_safetensors(weights), weights.string());
   return model;
+}
+
+nlohmann::json UNet2DConditionConfig::to_json() const {
+  auto null_or = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  nlohmann::json j = {{"_class_name", "UNet2DConditionModel"},
+                      {"_diffusers_version", "0.29.2"},
+                      {"sample_size", sample_size},
+                      {"in_channels", in_channels},
+                      {"out_channels", out_channels},
+                      {"center_input_sample", center_input_sample},
+                      {"flip_sin_to_cos", flip_sin_to_cos},
+                      {"freq_shift", freq_shift},
+                      {"down_block_types", down_block_types},
+                      {"mid_block_type", null_or(mid_block_type)},
+                      {"up_block_types", up_block_types},
+                      {"block_out_channels", block_out_channels},
+                      {"downsample_padding", downsample_padding},
+                      {"mid_block_scale_factor", mid_block_scale_factor},
+                      {"dropout", dropout},
+                      {"act_fn", act_fn},
+                      {"norm_num_groups", norm_num_groups},
+                      {"norm_eps", norm_eps},
+                      {"dual_cross_attention", dual_cross_attention},
+                      {"use_linear_projection", use_linear_projection},
+                      {"upcast_attention", upcast_attention},
+                      {"class_embed_type", null_or(class_embed_type)},
+                      {"addition_embed_type", null_or(addition_embed_type)},
+                      {"resnet_time_scale_shift", resnet_time_scale_shift},
+                      {"time_embedding_type", time_embedding_type},
+                      {"attention_type", attention_type},
+                      {"conv_in_kernel", conv_in_kernel},
+                      {"conv_out_kernel", conv_out_kernel},
+                      {"num_attention_heads", nullptr}};
+  // One value stands for every block, as diffusers writes an int.
+  auto int_or_list = [](const std::vector<int64_t>& v) { return v.size() == 1 ? nlohmann::json(v[0]) : nlohmann::json(v); };
+  j["layers_per_block"] = int_or_list(layers_per_block);
+  j["cross_attention_dim"] = int_or_list(cross_attention_dim);
+  j["transformer_layers_per_block"] = int_or_list(transformer_layers_per_block);
+  j["attention_head_dim"] = int_or_list(attention_head_dim);
+  j["only_cross_attention"] = only_cross_attention.size() == 1 ? nlohmann::json(bool(only_cross_attention[0]))
+                                                               : nlohmann::json(only_cross_attention);
+  j["time_embedding_dim"] = time_embedding_dim ? nlohmann::json(*time_embedding_dim) : nlohmann::json();
+  return j;
 }
 
 }  // namespace sculpt

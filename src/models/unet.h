@@ -63,6 +63,7 @@ struct UNet2DConditionConfig {
   // not implement (class/addition embeddings, dual cross attention, "scale_shift", time_cond_proj_dim, …).
   static UNet2DConditionConfig from_json(const nlohmann::json& j, const std::string& source = "unet config");
   static UNet2DConditionConfig from_file(const std::filesystem::path& path);  // errors name the file
+  nlohmann::json to_json() const;  // config.json as diffusers writes it (lists for the per-block fields)
   void validate(const std::string& source) const;
 
   size_t levels() const { return block_out_channels.size(); }
@@ -122,6 +123,8 @@ struct UNet2DConditionModelImpl : torch::nn::Module {
   torch::nn::ModuleList down_blocks{nullptr}, up_blocks{nullptr};  // UNetDownBlock / UNetUpBlock
   UNetMidBlock2DCrossAttn mid_block{nullptr};                      // null when mid_block_type is null
   torch::nn::GroupNorm conv_norm_out{nullptr};
+  // Recompute each down/mid/up block in backward instead of keeping its activations (models/checkpoint.h).
+  bool gradient_checkpointing = false;
 };
 TORCH_MODULE(UNet2DConditionModel);
 

@@ -265,4 +265,28 @@ AutoencoderKL load_vae(const fs::path& dir) {
   return model;
 }
 
+nlohmann::json AutoencoderKLConfig::to_json() const {
+  nlohmann::json j = {{"_class_name", "AutoencoderKL"},
+                      {"_diffusers_version", "0.29.2"},
+                      {"in_channels", in_channels},
+                      {"out_channels", out_channels},
+                      {"down_block_types", down_block_types},
+                      {"up_block_types", up_block_types},
+                      {"block_out_channels", block_out_channels},
+                      {"layers_per_block", layers_per_block},
+                      {"act_fn", act_fn},
+                      {"latent_channels", latent_channels},
+                      {"norm_num_groups", norm_num_groups},
+                      {"sample_size", sample_size},
+                      {"scaling_factor", scaling_factor},
+                      {"force_upcast", force_upcast},
+                      {"use_quant_conv", use_quant_conv},
+                      {"use_post_quant_conv", use_post_quant_conv}};
+  if (shift_factor) j["shift_factor"] = *shift_factor;
+  if (latents_mean) j["latents_mean"] = *latents_mean;
+  if (latents_std) j["latents_std"] = *latents_std;
+  if (!mid_block_add_attention) j["mid_block_add_attention"] = false;
+  return j;
+}
+
 }  // namespace sculpt

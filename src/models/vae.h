@@ -41,6 +41,7 @@ struct AutoencoderKLConfig {
   // Throws naming `source` when a value has the wrong type or describes a model sculpt cannot build.
   static AutoencoderKLConfig from_json(const nlohmann::json& j, const std::string& source = "vae config");
   static AutoencoderKLConfig from_file(const std::filesystem::path& path);  // errors name the file
+  nlohmann::json to_json() const;  // config.json as diffusers writes it
   void validate(const std::string& source) const;
 };
 

@@ -59,7 +59,8 @@ StableDiffusion load_diffusers_folder(const fs::path& dir) {
                ". Hint: pass a diffusers folder or a single-file .safetensors checkpoint");
   StableDiffusion sd;
   sd.source = dir.string();
-  sd.tokenizer = CLIPTokenizer::from_dir(dir / "tokenizer");
+  sd.tokenizer_dir = dir / "tokenizer";
+  sd.tokenizer = CLIPTokenizer::from_dir(sd.tokenizer_dir);
   sd.text_encoder = load_clip_text_model(dir / "text_encoder");
   sd.unet = load_unet(dir / "unet");
   sd.vae = load_vae(dir / "vae");

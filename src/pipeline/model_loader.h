@@ -21,6 +21,7 @@ struct StableDiffusion {
   AutoencoderKL vae{nullptr};
   nlohmann::json scheduler_config;  // scheduler/scheduler_config.json (any scheduler class)
   std::string source;               // path it was loaded from, for messages and reports
+  std::filesystem::path tokenizer_dir;  // the folder the tokenizer was read from (copied when saving)
 
   std::string prediction_type() const;  // "epsilon" | "v_prediction" | "sample"
   int64_t vae_scale_factor() const;     // 2^(levels-1): 8 for SD

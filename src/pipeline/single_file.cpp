@@ -161,12 +161,14 @@ StableDiffusion load_single_file(const fs::path& file, const fs::path& config_di
   load_into(sd.text_encoder, converted.text_encoder, where, text_opt);
 
   if (has_config) {
-    sd.tokenizer = CLIPTokenizer::from_dir(config_dir / "tokenizer");
+    sd.tokenizer_dir = config_dir / "tokenizer";
+    sd.tokenizer = CLIPTokenizer::from_dir(sd.tokenizer_dir);
     sd.scheduler_config = read_scheduler_config(config_dir / "scheduler" / "scheduler_config.json");
   } else {
     // OpenCLIP text encoders (SD 2.x) pad with "!", CLIP-L ones (SD 1.x) with <|endoftext|>.
-    sd.tokenizer = CLIPTokenizer::from_dir(assets_dir() /
-                                           (converted.text_encoder_is_open_clip ? "clip-tokenizer-pad-bang" : "clip-tokenizer"));
+    sd.tokenizer_dir =
+        assets_dir() / (converted.text_encoder_is_open_clip ? "clip-tokenizer-pad-bang" : "clip-tokenizer");
+    sd.tokenizer = CLIPTokenizer::from_dir(sd.tokenizer_dir);
     sd.scheduler_config = default_scheduler_config();
   }
   return sd;

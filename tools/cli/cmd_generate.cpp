@@ -5,9 +5,11 @@
 #include "core/check.h"
 #include "io/image.h"
 #include "io/safetensors.h"
+#include "pipeline/model_export.h"
 #include "pipeline/model_loader.h"
 #include "pipeline/stable_diffusion.h"
 #include "schedulers/scheduler.h"
+#include "train/lora.h"
 
 namespace sculpt::cli {
 namespace fs = std::filesystem;
@@ -16,6 +18,7 @@ namespace {
 
 struct GenerateOpts {
   std::string model, config, prediction_type, out, init_latents, save_latents, init_image;
+  std::vector<std::string> loras, deltas;
   GenerateConfig gen;
   CommonOptions common;
 };
@@ -42,9 +45,28 @@ std::vector<fs::path> write_images(const torch::Tensor& images, const fs::path& 
   return written;
 }
 
+// "FILE[:weight]": the weight is the text after the last ':' when it reads as a number.
+std::pair<std::string, double> parse_lora_spec(const std::string& spec) {
+  const auto colon = spec.rfind(':');
+  if (colon != std::string::npos && colon + 1 < spec.size()) {
+    try {
+      size_t used = 0;
+      const double w = std::stod(spec.substr(colon + 1), &used);
+      if (used == spec.size() - colon - 1) return {spec.substr(0, colon), w};
+    } catch (const std::exception&) {
+    }
+  }
+  return {spec, 1.0};
+}
+
 void run_generate(GenerateOpts& o) {
   const auto device = apply_common_options(o.common);
   auto sd = load_stable_diffusion(o.model, {o.config, o.prediction_type});
+  for (const auto& d : o.deltas) delta_apply(sd, d);
+  for (const auto& spec : o.loras) {
+    const auto [file, weight] = parse_lora_spec(spec);
+    lora_merge_file(sd, file, weight);
+  }
   sd.to(torch::Device(device));
   if (!o.init_latents.empty()) {
     SafeTensorsFile f(o.init_latents);
@@ -73,6 +95,8 @@ void run_generate(GenerateOpts& o) {
   for (const auto& f : files) paths.push_back(f.string());
   summary["files"] = paths;
   if (!o.save_latents.empty()) summary["latents"] = o.save_latents;
+  if (!o.loras.empty()) summary["loras"] = o.loras;
+  if (!o.deltas.empty()) summary["deltas"] = o.deltas;
   if (o.common.json) return print_json(summary);
   for (const auto& p : paths) std::cout << "wrote " << p << '\n';
 }
@@ -109,6 +133,9 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--save-latents", o->save_latents, "write the final latents to this safetensors file");
   cmd->add_option("--init-image", o->init_image, "img2img: start from this image (PNG/JPEG)")->check(CLI::ExistingFile);
   cmd->add_option("--strength", o->gen.strength, "img2img: share of the schedule re-run (0..1]")->capture_default_str();
+  cmd->add_option("--lora", o->loras, "apply a LoRA file (kohya or diffusers keys): FILE[:weight], repeatable");
+  cmd->add_option("--delta", o->deltas, "apply a delta safetensors (changed parameters only), repeatable")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "output FILE.png (one image or a grid) or DIR")->required();
   add_common_options(*cmd, o->common);
   cmd->callback([o] { run_generate(*o); });

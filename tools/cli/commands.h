@@ -22,5 +22,7 @@ void print_json(const nlohmann::json& j);
 void add_generate(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_info(CLI::App& app);
+void add_finetune(CLI::App& app);
+void add_lora(CLI::App& app);
 
 }  // namespace sculpt::cli

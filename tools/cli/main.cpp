@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   sculpt::cli::add_generate(app);
   sculpt::cli::add_tokenize(app);
   sculpt::cli::add_info(app);
+  sculpt::cli::add_finetune(app);
+  sculpt::cli::add_lora(app);
   try {
     app.parse(argc, argv);
     return 0;
