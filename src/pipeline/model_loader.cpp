@@ -1,5 +1,6 @@
 #include "pipeline/model_loader.h"
 
+#include <cstdlib>
 #include <fstream>
 
 #include "core/check.h"
@@ -70,7 +71,16 @@ StableDiffusion load_diffusers_folder(const fs::path& dir) {
 
 }  // namespace
 
-StableDiffusion load_stable_diffusion(const fs::path& path, const LoadSettings& settings) {
+fs::path builtin_model_dir() {
+  if (const char* env = std::getenv("SCULPT_MODEL")) return env;
+  return fs::path(SCULPT_SOURCE_DIR) / "models" / "toyworld";
+}
+
+StableDiffusion load_stable_diffusion(const fs::path& requested, const LoadSettings& settings) {
+  const auto path = requested.empty() ? builtin_model_dir() : requested;
+  SCULPT_CHECK(!requested.empty() || fs::exists(path / "unet"), "no --model given and the built-in ToyWorld model ",
+               path, " is not built. Build it with `sculpt toyworld build --out ", path.string(),
+               "` or pass --model");
   SCULPT_CHECK(fs::exists(path), "model ", path, " does not exist");
   StableDiffusion sd;
   if (fs::is_directory(path)) {

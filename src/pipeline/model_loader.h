@@ -34,7 +34,12 @@ struct LoadSettings {
   std::string prediction_type;       // "" keeps the config's; "epsilon" | "v_prediction" overrides
 };
 
+// An empty path loads the built-in ToyWorld model (builtin_model_dir()).
 StableDiffusion load_stable_diffusion(const std::filesystem::path& path, const LoadSettings& settings = {});
+
+// The built-in model: $SCULPT_MODEL when set, else models/toyworld of the source tree (what
+// `sculpt toyworld build` writes by default).
+std::filesystem::path builtin_model_dir();
 
 // Parameter counts per component, for `sculpt info`.
 nlohmann::json describe_model(const StableDiffusion& sd);

@@ -399,4 +399,17 @@ int64_t CLIPTokenizer::add_token(const std::string& token) {
   return id;
 }
 
+std::vector<std::string> clip_pretokenize(const std::string& text) {
+  const auto& enc = byte_encoder();
+  std::vector<std::string> out;
+  for (const auto& piece : clip_pattern().find_all(clip_text::clip_clean_text(text))) {
+    std::string mapped;
+    for (unsigned char b : piece) mapped += enc[b];
+    out.push_back(std::move(mapped));
+  }
+  return out;
+}
+
+const std::vector<std::string>& clip_byte_encoder() { return byte_encoder(); }
+
 }  // namespace sculpt

@@ -63,4 +63,11 @@ class CLIPTokenizer {
   std::shared_ptr<Cache> cache_ = std::make_shared<Cache>();
 };
 
+// CLIPTokenizer._tokenize up to the BPE step, for learning a vocabulary (toyworld/bpe_trainer): the text
+// cleaned and lowercased, split by CLIP's pattern, each piece mapped byte by byte through bytes_to_unicode.
+std::vector<std::string> clip_pretokenize(const std::string& text);
+
+// bytes_to_unicode(): the printable character (UTF-8) that stands for each byte, indexed by byte.
+const std::vector<std::string>& clip_byte_encoder();
+
 }  // namespace sculpt

@@ -109,7 +109,7 @@ void add_generate(CLI::App& app) {
   cmd->footer(
       "Example: sculpt generate --model models/toyworld --prompt \"a red star on a striped background\" "
       "--steps 25 --cfg 5 --seed 1 --batch 4 --out out/stars");
-  cmd->add_option("--model", o->model, "diffusers folder or single-file .safetensors")->required();
+  cmd->add_option("--model", o->model, "diffusers folder or single-file .safetensors (default: the built-in ToyWorld model)");
   cmd->add_option("--config", o->config, "diffusers folder whose configs/tokenizer describe a single file");
   cmd->add_option("--prediction-type", o->prediction_type, "override the scheduler config: epsilon | v_prediction")
       ->check(CLI::IsMember({"epsilon", "v_prediction", "sample"}));

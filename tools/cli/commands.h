@@ -24,5 +24,6 @@ void add_tokenize(CLI::App& app);
 void add_info(CLI::App& app);
 void add_finetune(CLI::App& app);
 void add_lora(CLI::App& app);
+void add_toyworld(CLI::App& app);
 
 }  // namespace sculpt::cli

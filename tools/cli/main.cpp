@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   sculpt::cli::add_info(app);
   sculpt::cli::add_finetune(app);
   sculpt::cli::add_lora(app);
+  sculpt::cli::add_toyworld(app);
   try {
     app.parse(argc, argv);
     return 0;
