@@ -36,6 +36,7 @@ void add_toyworld(CLI::App& app) {
   build->add_flag("--force", o->cfg.force, "re-run stages whose output exists");
   add_common_options(*build, o->common);
   build->callback([o] { run_build(*o); });
+  add_toyworld_render(*cmd);
 }
 
 }  // namespace sculpt::cli

@@ -25,5 +25,6 @@ void add_info(CLI::App& app);
 void add_finetune(CLI::App& app);
 void add_lora(CLI::App& app);
 void add_toyworld(CLI::App& app);
+void add_toyworld_render(CLI::App& toyworld_cmd);  // the `toyworld render` subcommand
 
 }  // namespace sculpt::cli
