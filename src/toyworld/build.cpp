@@ -54,6 +54,15 @@ std::vector<NamedParam> all_parameters(torch::nn::Module& m, const std::string& 
   return out;
 }
 
+// Checkpoints of a stage's training go to DIR/.build/<stage>; a stage that was interrupted continues from
+// its newest checkpoint, and the folder is removed once the stage's output is written.
+void make_resumable(TrainLoopConfig& loop, const fs::path& out, const std::string& stage) {
+  loop.out_dir = out / ".build" / stage;
+  loop.save_every = std::max<int64_t>(1, loop.steps / 20);
+  loop.keep_checkpoints = 1;
+  loop.resume = fs::is_directory(loop.out_dir / "checkpoints") && !fs::is_empty(loop.out_dir / "checkpoints");
+}
+
 std::vector<std::string> captions_of(const std::vector<Scene>& scenes, uint64_t seed, int64_t first) {
   std::vector<std::string> out;
   for (size_t i = 0; i < scenes.size(); ++i) out.push_back(caption_for(scenes[i], seed, first + static_cast<int64_t>(i)));
@@ -93,6 +102,7 @@ json stage_toyclip(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   loop.progress = c.progress;
   loop.label = "toyclip";
   loop.seed = static_cast<int64_t>(stage_seed(c.seed, 1));
+  make_resumable(loop, c.out, "toyclip");
   TrainLoop train(loop, params);
   const uint64_t data_seed = stage_seed(c.seed, 1);
   double acc = 0;
@@ -112,6 +122,7 @@ json stage_toyclip(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   write_file_atomically(c.out / "text_encoder" / "config.json", text->config.to_json().dump(2) + "\n");
   write_safetensors(c.out / "text_encoder" / "model.safetensors", state_dict(*text), {{"format", "pt"}});
   save_toyclip(clip, c.out / "toyclip");
+  fs::remove_all(c.out / ".build" / "toyclip");
   return {{"seconds", result.seconds}, {"final_loss", result.last_loss}, {"batch_retrieval_accuracy", acc}};
 }
 
@@ -126,6 +137,7 @@ json stage_vae(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   loop.progress = c.progress;
   loop.label = "vae";
   loop.seed = static_cast<int64_t>(stage_seed(c.seed, 2));
+  make_resumable(loop, c.out, "vae");
   TrainLoop train(loop, all_parameters(*vae, "vae."));
   const uint64_t data_seed = stage_seed(c.seed, 2);
   SceneOptions scenes = base_scene_options();
@@ -156,6 +168,7 @@ json stage_vae(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   fs::create_directories(c.out / "vae");
   write_file_atomically(c.out / "vae" / "config.json", vae->config.to_json().dump(2) + "\n");
   write_safetensors(c.out / "vae" / "diffusion_pytorch_model.safetensors", state_dict(*vae), {{"format", "pt"}});
+  fs::remove_all(c.out / ".build" / "vae");
   return {{"seconds", result.seconds}, {"final_mse", mse}, {"psnr_db", psnr}, {"scaling_factor", scale}};
 }
 
@@ -227,10 +240,7 @@ json stage_unet(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   loop.progress = c.progress;
   loop.label = "unet";
   loop.seed = static_cast<int64_t>(data_seed);
-  loop.out_dir = c.out / ".build" / "unet";
-  loop.save_every = std::max<int64_t>(1, p.unet_steps / 20);
-  loop.keep_checkpoints = 1;
-  loop.resume = fs::is_directory(loop.out_dir / "checkpoints") && !fs::is_empty(loop.out_dir / "checkpoints");
+  make_resumable(loop, c.out, "unet");
   TrainLoop train(loop, all_parameters(*sd.unet, "unet."));
   const int64_t n = data.size(), b = p.unet_batch;
   const auto result = train.run([&](TrainContext& ctx, json&) {
@@ -290,20 +300,22 @@ ToyWorldPreset toyworld_preset(const std::string& name) {
   p.text.num_hidden_layers = 4;
   p.text.num_attention_heads = 4;
   p.text.projection_dim = 128;
-  p.vae.block_out_channels = {32, 64, 64};  // ×4 downsampling: 64×64 images ↔ 4×16×16 latents
+  // ×4 downsampling: 64×64 images ↔ 4×16×16 latents. Few channels at full resolution, where a CPU spends
+  // most of a VAE step.
+  p.vae.block_out_channels = {16, 32, 64};
   p.vae.down_block_types.assign(3, "DownEncoderBlock2D");
   p.vae.up_block_types.assign(3, "UpDecoderBlock2D");
   p.vae.layers_per_block = 1;
-  p.vae.norm_num_groups = 16;
+  p.vae.norm_num_groups = 8;
   p.vae.sample_size = 64;
   p.unet.sample_size = 16;
-  p.unet.block_out_channels = {64, 128, 128};
+  p.unet.block_out_channels = {32, 64, 128};
   // No attention at 16×16 (256 tokens): on a CPU it would cost more than the rest of the UNet.
   p.unet.down_block_types = {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"};
   p.unet.up_block_types = {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"};
   p.unet.layers_per_block = {1};
-  p.unet.attention_head_dim = {4};
   p.unet.norm_num_groups = 16;
+  p.unet.attention_head_dim = {2, 4, 4};
   if (name == "full") return p;
   SCULPT_USAGE_CHECK(name == "mini", "unknown ToyWorld preset '", name, "'; known: full, mini");
   p.corpus_size = 600, p.vocab_size = 600;

@@ -4,7 +4,7 @@
 // `sculpt` (and diffusers) load like any Stable Diffusion model, plus toyclip/ and judge/.
 //
 // Stages are resumable: a finished stage's output is kept and skipped on the next run (unless forced), and
-// the long UNet stage checkpoints into DIR/.build/ so an interrupted build continues where it stopped.
+// each training stage checkpoints into DIR/.build/<stage> so an interrupted build continues where it stopped.
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -25,11 +25,11 @@ struct ToyWorldPreset {
   int64_t clip_steps = 1500, clip_batch = 128;
   double clip_lr = 1e-3;
   AutoencoderKLConfig vae;
-  int64_t vae_steps = 3000, vae_batch = 32;
+  int64_t vae_steps = 2500, vae_batch = 16;
   double vae_lr = 1e-3, vae_kl_weight = 1e-6;
   int64_t latent_images = 50000;
   UNet2DConditionConfig unet;
-  int64_t unet_steps = 15000, unet_batch = 32;
+  int64_t unet_steps = 10000, unet_batch = 32;
   double unet_lr = 3e-4, unet_ema = 0.999, caption_dropout = 0.1;
   int64_t judge_steps = 2500;
 };
