@@ -334,7 +334,13 @@ ToyWorldPreset toyworld_preset(const std::string& name) {
 }
 
 json toyworld_build(const ToyWorldBuildConfig& c) {
-  const auto preset = toyworld_preset(c.preset);
+  auto preset = toyworld_preset(c.preset);
+  SCULPT_USAGE_CHECK(c.max_steps >= 0, "--max-steps must be >= 0, not ", c.max_steps);
+  if (c.max_steps > 0) {
+    for (int64_t* steps : {&preset.clip_steps, &preset.vae_steps, &preset.unet_steps, &preset.judge_steps})
+      *steps = std::min(*steps, c.max_steps);
+    preset.latent_images = std::min(preset.latent_images, 16 * preset.unet_batch);
+  }
   auto stages = c.stages.empty() ? kStages : c.stages;
   for (const auto& s : stages)
     SCULPT_USAGE_CHECK(std::find(kStages.begin(), kStages.end(), s) != kStages.end(), "unknown build stage '", s,
@@ -344,7 +350,7 @@ json toyworld_build(const ToyWorldBuildConfig& c) {
   summary["seed"] = c.seed;
   summary["preset"] = c.preset;
   summary["command"] = "sculpt toyworld build --seed " + std::to_string(c.seed) + " --preset " + c.preset +
-                       " --out " + c.out.string();
+                       " --out " + c.out.string() + (c.max_steps > 0 ? " --max-steps " + std::to_string(c.max_steps) : "");
   for (const auto& s : kStages) {
     if (std::find(stages.begin(), stages.end(), s) == stages.end()) continue;
     if (!c.force && stage_done(c.out, s)) continue;

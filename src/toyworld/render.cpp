@@ -183,7 +183,7 @@ struct Item {
   float wobble_phase[4] = {0, 0, 0, 0}, wobble_freq[2] = {5, 5}, hatch_cos = 1, hatch_sin = 0;
 };
 
-constexpr float kWobble = 0.07f;       // sketchy: stroke displacement, in shape units
+constexpr float kWobble = 0.045f;      // sketchy: stroke displacement, in shape units (keeps hexagon corners)
 constexpr float kHatchPeriod = 3.5f;   // sketchy: hatching period, pixels at 64 px
 
 Item make_item(const Pose& pose, int res, uint64_t noise_seed, int index) {
@@ -200,7 +200,7 @@ Item make_item(const Pose& pose, int res, uint64_t noise_seed, int index) {
   it.y1 = std::min(res, static_cast<int>(std::ceil(it.cy + ext)));
   Rng rng(noise_seed, index, 7);
   for (float& ph : it.wobble_phase) ph = static_cast<float>(rng.uniform(0.0, 6.283185307));
-  for (float& f : it.wobble_freq) f = static_cast<float>(rng.uniform(4.0, 7.0));
+  for (float& f : it.wobble_freq) f = static_cast<float>(rng.uniform(3.0, 5.0));
   const double hatch = rng.uniform(0.0, 3.141592654);
   it.hatch_cos = static_cast<float>(std::cos(hatch));
   it.hatch_sin = static_cast<float>(std::sin(hatch));

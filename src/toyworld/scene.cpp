@@ -229,7 +229,12 @@ Scene scene_sample(Rng& rng, const SceneOptions& o) {
   Scene scene;
   const bool two = rng.chance(o.two_object_rate);
   Object first;
-  first.shape = o.shape >= 0 ? static_cast<Shape>(o.shape) : static_cast<Shape>(rng.below(kNumShapes));
+  if (o.shape >= 0) {
+    first.shape = static_cast<Shape>(o.shape);
+  } else {  // with a fixed colour, a shape it may pair with
+    do first.shape = static_cast<Shape>(rng.below(kNumShapes));
+    while (o.colour >= 0 && o.exclude_held_out && is_held_out(first.shape, static_cast<Colour>(o.colour)));
+  }
   first.colour = colour_sample(rng, first.shape, o.colour, -1, o.exclude_held_out);
   scene.objects.push_back(first);
   if (two) {
@@ -242,13 +247,13 @@ Scene scene_sample(Rng& rng, const SceneOptions& o) {
   scene.style = o.style >= 0 ? static_cast<Style>(o.style) : static_cast<Style>(rng.below(kNumStyles));
   scene.background = background_sample(background_kind_sample(rng, scene, o), rng);
   if (!two) {
-    scene.objects[0].pose = pose_sample(rng, 0.20, 0.34);
+    scene.objects[0].pose = pose_sample(rng, 0.22, 0.36);
   } else {
     // Two objects side by side: centres at least 0.95 × (sum of circumradii) apart, so the shapes (which
     // lie inside their circles) at most touch. Shrink and retry in the rare case nothing fits.
     double scale = 1.0;
     for (int attempt = 0;; ++attempt) {
-      const Pose a = pose_sample(rng, 0.13 * scale, 0.21 * scale), b = pose_sample(rng, 0.13 * scale, 0.21 * scale);
+      const Pose a = pose_sample(rng, 0.15 * scale, 0.23 * scale), b = pose_sample(rng, 0.15 * scale, 0.23 * scale);
       const double dist = std::hypot(a.x - b.x, a.y - b.y);
       if (dist >= 0.95 * (a.size + b.size)) {
         scene.objects[0].pose = a;

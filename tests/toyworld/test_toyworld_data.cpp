@@ -205,6 +205,16 @@ TEST(ToyWorldSampling, HeldOutPairsNeverInTrainingData) {
   fixed.shape = static_cast<int>(Shape::star);
   fixed.colour = static_cast<int>(Colour::cyan);
   EXPECT_THROW(tw::scene_sample(1, 0, fixed), sculpt::UsageError);
+  tw::SceneOptions cyan;  // a fixed colour alone: its held-out shape (star) is never drawn
+  cyan.colour = static_cast<int>(Colour::cyan);
+  std::set<Shape> cyan_shapes;
+  for (int64_t i = 0; i < 500; ++i) {
+    const auto s = tw::scene_sample(22, i, cyan);
+    EXPECT_EQ(s.objects[0].colour, Colour::cyan);
+    cyan_shapes.insert(s.objects[0].shape);
+  }
+  EXPECT_EQ(cyan_shapes.size(), 7u);
+  EXPECT_EQ(cyan_shapes.count(Shape::star), 0u);
 }
 
 TEST(ToyWorldSampling, RatesAndInstances) {

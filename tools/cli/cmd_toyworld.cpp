@@ -34,6 +34,8 @@ void add_toyworld(CLI::App& app) {
   build->add_option("--preset", o->cfg.preset, "full | mini (tiny sizes, a few steps: for tests)")->capture_default_str();
   build->add_option("--stage", o->cfg.stages, "run only these stages: tokenizer, toyclip, vae, unet, judge");
   build->add_flag("--force", o->cfg.force, "re-run stages whose output exists");
+  build->add_option("--max-steps", o->cfg.max_steps,
+                    "cap every stage's training steps (benchmarks, smoke runs; not the shipped model)");
   add_common_options(*build, o->common);
   build->callback([o] { run_build(*o); });
   add_toyworld_render(*cmd);
