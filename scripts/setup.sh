@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs every Debian package sculpt needs (idempotent: installs only what is missing).
 # libopenblas0-openmp is named on purpose: with the reference BLAS training is 4-5x slower, with the
-# pthread OpenBLAS (what libopenblas-dev pulls in) 2.5x slower.
+# pthread OpenBLAS (what libopenblas-dev pulls in) 2.5x slower. libjs-chart.js draws the charts of
+# `sculpt eval`'s report.html; chromium is the headless browser its test renders the report in.
 set -euo pipefail
 packages=(
   cmake ninja-build g++ ccache pkg-config
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libcli11-dev libstb-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libjs-chart.js chromium
 )
 missing=()
 for p in "${packages[@]}"; do

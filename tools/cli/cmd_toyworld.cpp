@@ -39,6 +39,7 @@ void add_toyworld(CLI::App& app) {
   add_common_options(*build, o->common);
   build->callback([o] { run_build(*o); });
   add_toyworld_render(*cmd);
+  add_toyworld_eval(*cmd);
 }
 
 }  // namespace sculpt::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   sculpt::cli::add_finetune(app);
   sculpt::cli::add_lora(app);
   sculpt::cli::add_toyworld(app);
+  sculpt::cli::add_eval(app);
   try {
     app.parse(argc, argv);
     return 0;
