@@ -27,12 +27,20 @@
 
 namespace sculpt {
 
+// The ToyWorld sampler convention of the methods: DDIM 20 steps, eta 0, CFG 5.
+inline SampleSettings toyworld_sampling() {
+  SampleSettings s;
+  s.steps = 20;
+  s.guidance_scale = 5.0;
+  return s;
+}
+
 struct UnlearnEvalConfig {
   std::string concept, kind;     // kind: "" = from the name
   int64_t images = 200;          // per prompt set (erase, paraphrase, IRA, CRA)
   bool negative_prompt_row = true;
   int64_t seed = 0;
-  SampleSettings sampling;       // DDIM 25 steps, guidance 5
+  SampleSettings sampling = toyworld_sampling();  // DDIM 20 steps, eta 0, guidance 5 (methods.md §1.5)
   std::filesystem::path out;     // metrics.json, report.html, grid_<set>.png
   std::filesystem::path run_log;  // optional: the edit run's summary JSON (or JSONL: its last line)
   std::string original_name = "original", edited_name = "edited";

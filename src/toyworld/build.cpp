@@ -260,7 +260,7 @@ json stage_unet(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
       emb = encode_prompts(sd, prompts);
     }
     auto z = data.sample(rows, {}, torch::randn({b, data.mean.size(1), data.mean.size(2), data.mean.size(3)}, ctx.gen));
-    return diffusion_loss(sd, *schedule, z, emb, ctx.gen);
+    return diffusion_loss(sd, *schedule, z, emb, ctx.gen, p.unet_snr_gamma);
   });
   train.apply_ema();
   fs::create_directories(c.out / "unet");

@@ -31,6 +31,7 @@ struct ToyWorldPreset {
   UNet2DConditionConfig unet;
   int64_t unet_steps = 8000, unet_batch = 32;
   double unet_lr = 3e-4, unet_ema = 0.999, caption_dropout = 0.1;
+  double unet_snr_gamma = 0.0;  // > 0: min-SNR-γ loss weighting (on trial: γ 5 with lr 1e-3, docs/toyworld.md)
   int64_t judge_steps = 4000;  // 99.5% on the hardest head (shape) measured at 4000
 };
 ToyWorldPreset toyworld_preset(const std::string& name);  // "full" | "mini"

@@ -83,14 +83,21 @@ torch::Tensor randn_cpu(at::IntArrayRef shape, torch::Generator& gen, const torc
 }  // namespace
 
 torch::Tensor diffusion_loss(StableDiffusion& sd, const Scheduler& schedule, const torch::Tensor& latents,
-                             const torch::Tensor& text_embeddings, torch::Generator& gen) {
+                             const torch::Tensor& text_embeddings, torch::Generator& gen, double snr_gamma) {
   const int64_t b = latents.size(0);
   auto noise = randn_cpu(latents.sizes(), gen, latents);
   auto t = torch::randint(0, schedule.num_train_timesteps(), {b}, gen, torch::kLong);
   auto noisy = schedule.add_noise(latents, noise, t);
   auto target = schedule.training_target(latents, noise, t);
   auto pred = sd.unet->forward(noisy, t.to(latents.device()), text_embeddings);
-  return torch::mse_loss(pred.to(torch::kFloat32), target.to(torch::kFloat32));
+  if (snr_gamma <= 0) return torch::mse_loss(pred.to(torch::kFloat32), target.to(torch::kFloat32));
+  // Min-SNR-γ (Hang et al. 2023): per-sample weight min(SNR, γ)/SNR for ε targets, min(SNR, γ)/(SNR+1) for v.
+  auto abar = schedule.alphas_cumprod().index_select(0, t).to(torch::kFloat64);
+  auto snr = abar / (1 - abar);
+  auto weight = schedule.prediction_type() == "v_prediction" ? snr.clamp_max(snr_gamma) / (snr + 1)
+                                                               : snr.clamp_max(snr_gamma) / snr;
+  auto per_sample = (pred.to(torch::kFloat32) - target.to(torch::kFloat32)).pow(2).flatten(1).mean(1);
+  return (per_sample * weight.to(per_sample.device(), torch::kFloat32)).mean();
 }
 
 nlohmann::json FinetuneResult::to_json() const {

@@ -52,8 +52,10 @@ FinetuneResult finetune_run(const FinetuneConfig& config);
 
 // The diffusion training loss on latents z [B, C, h, w] with text embeddings [B, L, D] (shared by finetune
 // and the methods): draws t ~ U{0..T−1} and ε ~ N(0, I) from gen (on the CPU), returns the mean squared
-// error of the UNet against the scheduler's prediction-type target.
+// error of the UNet against the scheduler's prediction-type target; snr_gamma > 0 weights each sample by
+// min-SNR-γ (min(SNR, γ)/SNR for ε, min(SNR, γ)/(SNR+1) for v), which converges in fewer steps.
 torch::Tensor diffusion_loss(StableDiffusion& sd, const Scheduler& schedule, const torch::Tensor& latents,
-                             const torch::Tensor& text_embeddings, torch::Generator& gen);
+                             const torch::Tensor& text_embeddings, torch::Generator& gen,
+                             double snr_gamma = 0);
 
 }  // namespace sculpt

@@ -7,6 +7,7 @@
 #include "io/safetensors.h"
 #include "pipeline/model_export.h"
 #include "pipeline/stable_diffusion.h"
+#include "schedulers/scheduler.h"
 #include "support.h"
 #include "train/finetune.h"
 #include "train/lora.h"
@@ -369,6 +370,38 @@ TEST(Finetune, BadInputIsReportedClearly) {
   bool kept = false;
   for (const auto& e : fs::directory_iterator(nan.out / "checkpoints")) kept = kept || e.path().extension() == ".safetensors";
   EXPECT_TRUE(kept) << "the last good state must be saved";
+}
+
+// Min-SNR-γ: each sample's squared error weighted by min(SNR_t, γ)/SNR_t (ε targets), recomputed here from
+// the same draws; γ → ∞ is the plain loss.
+TEST(DiffusionLoss, MinSnrWeightingMatchesItsDefinition) {
+  auto sd = tiny();
+  const auto schedule = make_scheduler("ddpm", sd.scheduler_config);
+  const auto& u = sd.unet->config;
+  auto z = torch::randn({3, u.in_channels, u.sample_size, u.sample_size}, train_generator(5, 0));
+  torch::Tensor emb;
+  {
+    torch::NoGradGuard no_grad;
+    emb = encode_prompts(sd, {"a cat", "a dog", ""});
+  }
+  torch::NoGradGuard no_grad;
+  auto loss = [&](double gamma) {
+    auto gen = train_generator(9, 1);
+    return diffusion_loss(sd, *schedule, z, emb, gen, gamma).item<double>();
+  };
+  // The same draws by hand.
+  auto gen = train_generator(9, 1);
+  auto noise = torch::randn(z.sizes(), gen, torch::kFloat32);
+  auto t = torch::randint(0, schedule->num_train_timesteps(), {3}, gen, torch::kLong);
+  auto pred = sd.unet->forward(schedule->add_noise(z, noise, t), t, emb);
+  auto per_sample = (pred - noise).pow(2).flatten(1).mean(1).to(torch::kFloat64);
+  auto abar = schedule->alphas_cumprod().index_select(0, t).to(torch::kFloat64);
+  auto snr = abar / (1 - abar);
+  const double gamma = 1.0;
+  const double expected = (per_sample * snr.clamp_max(gamma) / snr).mean().item<double>();
+  EXPECT_NEAR(loss(gamma), expected, 1e-6 * expected);
+  EXPECT_NEAR(loss(1e12), loss(0), 1e-6 * loss(0));
+  EXPECT_NEAR(loss(0), per_sample.mean().item<double>(), 1e-6 * loss(0));
 }
 
 }  // namespace
