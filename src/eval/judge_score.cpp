@@ -65,4 +65,12 @@ AttributeAccuracy judge_prompts(toyworld::ToyJudge& judge, const torch::Tensor& 
   return acc;
 }
 
+torch::Tensor judge_features(toyworld::ToyJudge& judge, const torch::Tensor& images, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (int64_t first = 0; first < images.size(0); first += batch_size)
+    out.push_back(judge->features(images.narrow(0, first, std::min(batch_size, images.size(0) - first))));
+  return torch::cat(out);
+}
+
 }  // namespace sculpt

@@ -33,4 +33,7 @@ struct AttributeAccuracy {
 AttributeAccuracy judge_prompts(toyworld::ToyJudge& judge, const torch::Tensor& images,
                                 const std::vector<LabeledPrompt>& prompts, int64_t batch_size = 250);
 
+// The judge's embedding of every image, [N, embedding_dim], computed in batches without grad.
+torch::Tensor judge_features(toyworld::ToyJudge& judge, const torch::Tensor& images, int64_t batch_size = 250);
+
 }  // namespace sculpt

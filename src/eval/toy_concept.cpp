@@ -61,6 +61,12 @@ LabeledPrompt labeled_caption(const Scene& s, Rng& rng, CaptionOptions opt, Conc
   return p;
 }
 
+// A value of the concept's kind other than the concept, uniform, drawn from rng.
+int other_value(Rng& rng, const ToyConcept& c) {
+  int v = static_cast<int>(rng.below(kKindSize[static_cast<int>(c.kind)] - 1));
+  return v >= c.index ? v + 1 : v;
+}
+
 }  // namespace
 
 const char* concept_kind_name(ConceptKind k) {
@@ -154,19 +160,15 @@ ConceptPromptSets concept_prompt_sets(const ToyConcept& c, int64_t n, int64_t se
 
     // ira: another value of the kind, named; cra: the concept's kind set to another value, not named.
     Rng other_rng(data_seed + 1, k, kStreamUser);
-    int other = static_cast<int>(other_rng.below(kKindSize[static_cast<int>(c.kind)] - 1));
-    if (other >= c.index) ++other;
     SceneOptions neighbour = base;
-    fix(neighbour, c.kind, other);
+    fix(neighbour, c.kind, other_value(other_rng, c));
     auto q = labeled_caption(scene_sample(other_rng, neighbour), other_rng, {}, c.kind);
     q.seed = seed_of(2, k);
     sets.ira.push_back(q);
 
     Rng cra_rng(data_seed + 2, k, kStreamUser);
-    int value = static_cast<int>(cra_rng.below(kKindSize[static_cast<int>(c.kind)] - 1));
-    if (value >= c.index) ++value;
     SceneOptions without = base;
-    fix(without, c.kind, value);
+    fix(without, c.kind, other_value(cra_rng, c));
     CaptionOptions rest;  // the other kinds named, the concept's kind only where captions always name it
     rest.omit_colour_rate = c.kind == ConceptKind::colour ? 1.0 : 0.0;
     rest.omit_background_rate = c.kind == ConceptKind::background ? 1.0 : 0.0;

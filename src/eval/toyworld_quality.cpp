@@ -133,10 +133,9 @@ json empty_variety(ToyJudge& judge, const torch::Tensor& images) {
   int distinct_shapes = 0, distinct_colours = 0;
   for (int k = 0; k < kNumShapes; ++k) shapes[k] = s[k].item<int64_t>(), distinct_shapes += shapes[k] > 0;
   for (int k = 0; k < kNumColours; ++k) colours[k] = c[k].item<int64_t>(), distinct_colours += colours[k] > 0;
-  torch::NoGradGuard no_grad;
   const auto renders = scene_batch(7, 0, images.size(0)).images;
-  const double spread = mean_pairwise_distance(judge->features(images));
-  const double render_spread = mean_pairwise_distance(judge->features(renders));
+  const double spread = mean_pairwise_distance(judge_features(judge, images));
+  const double render_spread = mean_pairwise_distance(judge_features(judge, renders));
   return {{"distinct_shapes", distinct_shapes},
           {"distinct_colours", distinct_colours},
           {"shape_entropy", entropy_share(shapes)},

@@ -23,14 +23,15 @@ const char* const kSets[4] = {"erase", "paraphrase", "ira", "cra"};
 
 struct RowImages {
   torch::Tensor sets[4];  // [n, 3, 64, 64] each, in kSets order
-  torch::Tensor retain() const { return torch::cat({sets[2], sets[3]}); }
+  torch::Tensor retain, retain_features;  // IRA + CRA images and their judge features
 };
 
-std::vector<LabeledPrompt> set_prompts(const ConceptPromptSets& s, int k) {
+const std::vector<LabeledPrompt>& set_prompts(const ConceptPromptSets& s, int k) {
   return k == 0 ? s.erase : k == 1 ? s.paraphrase : k == 2 ? s.ira : s.cra;
 }
 
-RowImages sample_row(StableDiffusion& sd, const ConceptPromptSets& sets, SampleSettings s, const std::string& row) {
+RowImages sample_row(StableDiffusion& sd, ToyJudge& judge, const ConceptPromptSets& sets, SampleSettings s,
+                     const std::string& row) {
   RowImages r;
   for (int k = 0; k < 4; ++k) {
     std::vector<std::string> prompts;
@@ -39,6 +40,8 @@ RowImages sample_row(StableDiffusion& sd, const ConceptPromptSets& sets, SampleS
     s.label = row + ": " + kSets[k];
     r.sets[k] = sample_images(sd, prompts, seeds, s);
   }
+  r.retain = torch::cat({r.sets[2], r.sets[3]});
+  r.retain_features = judge_features(judge, r.retain);
   return r;
 }
 
@@ -53,13 +56,6 @@ std::string file_fingerprint(const fs::path& file) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
-}
-
-torch::Tensor features(ToyJudge& judge, const torch::Tensor& images) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> out;
-  for (int64_t i = 0; i < images.size(0); i += 250) out.push_back(judge->features(images.narrow(0, i, std::min<int64_t>(250, images.size(0) - i))));
-  return torch::cat(out);
 }
 
 double mean_clip(ToyClip* clip, StableDiffusion& scorer, const torch::Tensor& images,
@@ -80,20 +76,19 @@ json row_metrics(ToyJudge& judge, ToyClip* clip, StableDiffusion& scorer, const 
   const auto cra = judge_prompts(judge, r.sets[3], sets.cra);
   m["CRA"] = cra.mean();
   m["CRA_by_kind"] = cra.to_json();
-  m["toyfid"] = frechet_distance(features(judge, r.retain()), render_features);
+  m["toyfid"] = frechet_distance(r.retain_features, render_features);
   if (clip) {
     auto retain_prompts = sets.ira;
     retain_prompts.insert(retain_prompts.end(), sets.cra.begin(), sets.cra.end());
-    m["clip_score"] = {{"retain", mean_clip(clip, scorer, r.retain(), retain_prompts)},
+    m["clip_score"] = {{"retain", mean_clip(clip, scorer, r.retain, retain_prompts)},
                        {"erase", mean_clip(clip, scorer, r.sets[0], sets.erase)}};
   }
   return m;
 }
 
-json locality(ToyJudge& judge, const RowImages& original, const RowImages& row) {
-  const auto a = original.retain(), b = row.retain();
-  const double mse = (a - b).pow(2).mean().item<double>();
-  const double feat = (features(judge, a) - features(judge, b)).norm(2, 1).mean().item<double>();
+json locality(const RowImages& original, const RowImages& row) {
+  const double mse = (original.retain - row.retain).pow(2).mean().item<double>();
+  const double feat = (original.retain_features - row.retain_features).norm(2, 1).mean().item<double>();
   const double iou = mask_iou(object_mask(original.sets[0]), object_mask(row.sets[0])).mean().item<double>();
   return {{"retain_pixel_mse", mse}, {"retain_feature_distance", feat}, {"erase_layout_iou", iou}};
 }
@@ -136,14 +131,14 @@ json unlearn_eval(StableDiffusion& original, StableDiffusion& edited, ToyJudge& 
   const auto sets = concept_prompt_sets(concept_, cfg.images, cfg.seed);
   fs::create_directories(cfg.out);
 
-  torch::Tensor render_features = features(judge, scene_batch(static_cast<uint64_t>(cfg.seed) + 99, 0, 2 * cfg.images).images);
+  const auto render_features = judge_features(judge, scene_batch(static_cast<uint64_t>(cfg.seed) + 99, 0, 2 * cfg.images).images);
   std::vector<std::pair<std::string, RowImages>> rows;
-  rows.emplace_back(cfg.original_name, sample_row(original, sets, cfg.sampling, cfg.original_name));
-  rows.emplace_back(cfg.edited_name, sample_row(edited, sets, cfg.sampling, cfg.edited_name));
+  rows.emplace_back(cfg.original_name, sample_row(original, judge, sets, cfg.sampling, cfg.original_name));
+  rows.emplace_back(cfg.edited_name, sample_row(edited, judge, sets, cfg.sampling, cfg.edited_name));
   if (cfg.negative_prompt_row) {
     auto s = cfg.sampling;
     s.negative_prompt = concept_.words[0];
-    rows.emplace_back("negative_prompt", sample_row(original, sets, s, "negative_prompt"));
+    rows.emplace_back("negative_prompt", sample_row(original, judge, sets, s, "negative_prompt"));
   }
 
   json result;
@@ -156,7 +151,7 @@ json unlearn_eval(StableDiffusion& original, StableDiffusion& edited, ToyJudge& 
                         {"guidance_scale", cfg.sampling.guidance_scale}, {"scheduler", cfg.sampling.scheduler}};
   for (auto& [name, images] : rows) {
     auto m = row_metrics(judge, clip, original, images, sets, concept_, render_features);
-    if (name != cfg.original_name) m["locality"] = locality(judge, rows.front().second, images);
+    if (name != cfg.original_name) m["locality"] = locality(rows.front().second, images);
     result["rows"][name] = m;
   }
   // Grids: per set, 8 images of each row, one row of the grid per model row (same seeds in a column).
