@@ -148,7 +148,9 @@ json stage_vae(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
     auto x = scene_batch(data_seed, ctx.step * p.vae_batch, p.vae_batch, scenes).images * 2 - 1;
     auto dist = vae->encode(x);
     auto recon = vae->decode(dist.sample(ctx.gen));
-    auto rec = torch::mse_loss(recon, x);
+    // L1 next to MSE: small errors (pixel-art steps, sketchy grain) weigh more than under MSE alone; the
+    // first build's MSE-only VAE kept 75% of styles as the judge sees them.
+    auto rec = torch::mse_loss(recon, x) + torch::l1_loss(recon, x);
     auto kl = 0.5 * (dist.mean.pow(2) + dist.var - 1 - dist.logvar).mean();
     mse = rec.item<double>();
     logs["mse"] = mse;
@@ -179,7 +181,7 @@ LatentDataset encode_training_set(StableDiffusion& sd, uint64_t data_seed, int64
   std::vector<torch::Tensor> mean, stdv;
   const double s = sd.vae->config.scaling_factor;
   ProgressBar bar(n, "encoding latents", progress);
-  constexpr int64_t kBatch = 256;
+  constexpr int64_t kBatch = 32;  // measured: the encoder runs 175 images/s at batch 32, 65 at batch 256
   for (int64_t first = 0; first < n; first += kBatch) {
     const int64_t b = std::min(kBatch, n - first);
     auto batch = scene_batch(data_seed, first, b, base_scene_options());
@@ -229,6 +231,21 @@ json stage_unet(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   freeze_all(sd);
   const uint64_t data_seed = stage_seed(c.seed, 3);
   const auto data = encode_training_set(sd, data_seed, p.latent_images, c.progress);
+  // The text encoder is frozen, so every caption is encoded once, not once per visit (12% of a step).
+  torch::Tensor caption_emb, empty_emb;
+  {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    ProgressBar bar(data.size(), "encoding captions", c.progress);
+    for (int64_t first = 0; first < data.size(); first += 256) {
+      const auto last = std::min<int64_t>(first + 256, data.size());
+      parts.push_back(encode_prompts(sd, {data.captions.begin() + first, data.captions.begin() + last}));
+      bar.update(last - first);
+    }
+    bar.finish();
+    caption_emb = torch::cat(parts);
+    empty_emb = encode_prompts(sd, {""});
+  }
   const auto schedule = make_scheduler("ddpm", sd.scheduler_config);
 
   TrainLoopConfig loop;
@@ -243,22 +260,20 @@ json stage_unet(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   make_resumable(loop, c.out, "unet");
   TrainLoop train(loop, all_parameters(*sd.unet, "unet."));
   const int64_t n = data.size(), b = p.unet_batch;
+  int64_t epoch = -1;
+  torch::Tensor perm;  // of the current epoch
   const auto result = train.run([&](TrainContext& ctx, json&) {
     // Rows: epoch permutations of the cached set, a function of the step alone (resumable).
     std::vector<int64_t> rows;
     for (int64_t k = ctx.step * b; k < (ctx.step + 1) * b; ++k) {
-      auto perm = torch::randperm(n, train_generator(loop.seed, -2, k / n), torch::kLong);
+      if (k / n != epoch) {
+        epoch = k / n;
+        perm = torch::randperm(n, train_generator(loop.seed, -2, epoch), torch::kLong);
+      }
       rows.push_back(perm[k % n].item<int64_t>());
     }
-    auto drop = torch::rand({b}, ctx.gen);
-    std::vector<std::string> prompts;
-    for (int64_t i = 0; i < b; ++i)
-      prompts.push_back(drop[i].item<double>() < p.caption_dropout ? std::string() : data.captions[rows[i]]);
-    torch::Tensor emb;
-    {
-      torch::NoGradGuard no_grad;
-      emb = encode_prompts(sd, prompts);
-    }
+    auto drop = torch::rand({b}, ctx.gen).lt(p.caption_dropout).view({b, 1, 1});
+    auto emb = torch::where(drop, empty_emb, caption_emb.index_select(0, torch::tensor(rows, torch::kLong)));
     auto z = data.sample(rows, {}, torch::randn({b, data.mean.size(1), data.mean.size(2), data.mean.size(3)}, ctx.gen));
     return diffusion_loss(sd, *schedule, z, emb, ctx.gen, p.unet_snr_gamma);
   });
