@@ -136,6 +136,18 @@ std::string replace_phrase(const std::string& text, const std::string& from, con
   return out + text.substr(pos);
 }
 
+std::vector<std::string> concept_captions(const ToyConcept& c, int64_t n, uint64_t seed) {
+  SceneOptions with;
+  with.two_object_rate = 0;
+  fix(with, c.kind, c.index);
+  std::vector<std::string> out;
+  for (int64_t k = 0; k < n; ++k) {
+    Rng rng(seed, k, kStreamUser);
+    out.push_back(labeled_caption(scene_sample(rng, with), rng, {}, c.kind).prompt);
+  }
+  return out;
+}
+
 ConceptPromptSets concept_prompt_sets(const ToyConcept& c, int64_t n, int64_t seed) {
   SCULPT_USAGE_CHECK(n > 0, "prompt sets need n > 0, not ", n);
   SCULPT_USAGE_CHECK(c.words.size() >= 2, "concept '", c.name, "' has no paraphrase");

@@ -43,6 +43,11 @@ struct ConceptPromptSets {
 // n prompts per set; image seeds seed*1'000'000 + set*100'000 + k.
 ConceptPromptSets concept_prompt_sets(const ToyConcept& c, int64_t n, int64_t seed);
 
+// n captions of one-object scenes showing the concept and naming it with its canonical word, in the
+// captions' varied templates (the erase set's prompts, without labels): anchor captions for Ablating
+// Concepts.
+std::vector<std::string> concept_captions(const ToyConcept& c, int64_t n, uint64_t seed);
+
 // Replaces whole-word occurrences of `from` by `to`, fixing a preceding "a"/"an".
 std::string replace_phrase(const std::string& text, const std::string& from, const std::string& to);
 

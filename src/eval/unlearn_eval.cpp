@@ -10,6 +10,8 @@
 #include "eval/report.h"
 #include "io/atomic_file.h"
 #include "io/image.h"
+#include "pipeline/model_export.h"
+#include "train/lora.h"
 #include "toyworld/render.h"
 
 namespace sculpt {
@@ -112,6 +114,26 @@ json read_run_log(const fs::path& file) {
 }
 
 }  // namespace
+
+EvalInputs load_eval_inputs(const EvalSources& s) {
+  const int given = !s.edited.empty() + !s.delta.empty() + !s.lora.empty();
+  SCULPT_USAGE_CHECK(given == 1, "give exactly one of --edited MODEL, --delta FILE, --lora FILE[:weight]");
+  EvalInputs in;
+  in.original = load_stable_diffusion(s.original);
+  in.edited = load_stable_diffusion(s.edited.empty() ? s.original : s.edited);
+  if (!s.delta.empty()) delta_apply(in.edited, s.delta), in.edited.source += " + delta " + s.delta.string();
+  if (!s.lora.empty()) lora_merge_file(in.edited, s.lora, 1.0), in.edited.source += " + LoRA " + s.lora.string();
+  const fs::path base = in.original.source;
+  const fs::path judge_dir = s.judge.empty() ? base / "judge" : s.judge;
+  in.judge = toyworld::load_judge(judge_dir);
+  in.judge_file = judge_dir / "judge.safetensors";
+  const fs::path clip_dir = s.clip.empty() ? base / "toyclip" : s.clip;
+  if (fs::exists(clip_dir / "toyclip.safetensors"))
+    in.clip = toyworld::load_toyclip(clip_dir, in.original.text_encoder->config.hidden_size);
+  else
+    SCULPT_USAGE_CHECK(s.clip.empty(), "no ToyCLIP at ", clip_dir, " (toyclip.safetensors)");
+  return in;
+}
 
 void check_same_architecture(StableDiffusion& a, StableDiffusion& b) {
   auto same = [](const json& x, const json& y, const char* what) {

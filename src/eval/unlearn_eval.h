@@ -47,6 +47,20 @@ struct UnlearnEvalConfig {
   std::filesystem::path judge_file;  // judge.safetensors: its fingerprint goes into metrics.json
 };
 
+// The models and scorers of one audit, loaded as `sculpt eval` and `sculpt demo` take them: the edited
+// model as a folder or single file, or a delta or LoRA file on the original (exactly one); the judge and
+// ToyCLIP from the original's folder unless given (no ToyCLIP there: no CLIP score).
+struct EvalSources {
+  std::filesystem::path original, edited, delta, lora, judge, clip;
+};
+struct EvalInputs {
+  StableDiffusion original, edited;
+  toyworld::ToyJudge judge{nullptr};
+  toyworld::ToyClip clip{nullptr};
+  std::filesystem::path judge_file;  // judge.safetensors, for the fingerprint
+};
+EvalInputs load_eval_inputs(const EvalSources& sources);
+
 // `clip` may be null (no CLIP score). The judge and the original's text encoder score every row.
 nlohmann::json unlearn_eval(StableDiffusion& original, StableDiffusion& edited, toyworld::ToyJudge& judge,
                             toyworld::ToyClip* clip, const UnlearnEvalConfig& config);

@@ -3,27 +3,20 @@
 #include <map>
 
 #include "core/check.h"
-#include "pipeline/model_export.h"
 #include "pipeline/stable_diffusion.h"
 #include "train/dataset.h"
+#include "train/outputs.h"
 
 namespace sculpt {
 namespace fs = std::filesystem;
 namespace {
-
-const std::vector<std::string> kOutputs{"delta", "diffusers", "single-file", "lora"};
 
 void validate(const FinetuneConfig& c) {
   SCULPT_USAGE_CHECK(!c.out.empty(), "finetune: an output folder (--out) is required");
   SCULPT_USAGE_CHECK(c.batch_size > 0, "batch size must be > 0, got ", c.batch_size);
   SCULPT_USAGE_CHECK(c.caption_dropout >= 0 && c.caption_dropout <= 1, "caption dropout must be in [0, 1], got ",
                      c.caption_dropout);
-  SCULPT_USAGE_CHECK(!c.outputs.empty(), "finetune: no output format chosen");
-  for (const auto& o : c.outputs) {
-    SCULPT_USAGE_CHECK(std::find(kOutputs.begin(), kOutputs.end(), o) != kOutputs.end(), "unknown output '", o,
-                       "'; known: delta, diffusers, single-file, lora");
-    SCULPT_USAGE_CHECK(o != "lora" || c.lora, "the lora output needs --lora-rank (a LoRA run)");
-  }
+  check_output_formats(c.outputs, c.lora);
   if (c.lora) lora_format_from_string(c.lora_format);
   SCULPT_USAGE_CHECK(c.class_data.empty() || !c.class_prompt.empty(), "--class-data needs --class-prompt");
 }
@@ -177,34 +170,11 @@ FinetuneResult finetune_run(const FinetuneConfig& c) {
   });
   if (c.use_ema_weights) loop.apply_ema();
 
-  auto wants = [&](const std::string& o) { return std::find(c.outputs.begin(), c.outputs.end(), o) != c.outputs.end(); };
   const Metadata meta{{"sculpt_command", "finetune"}, {"steps", std::to_string(c.loop.steps)},
                       {"seed", std::to_string(c.loop.seed)}};
-  if (wants("lora")) {
-    const auto file = c.out / "lora.safetensors";
-    lora.save(file, lora_format_from_string(c.lora_format), meta);
-    result.written.push_back(file.string());
-  }
   std::vector<std::string> changed;
-  if (c.lora) {
-    lora.merge();
-    for (const auto& l : lora.layers()) changed.push_back(l.component + "." + l.module_path + ".weight");
-  } else {
-    for (const auto& p : trainable) changed.push_back(p.name);
-  }
-  if (wants("delta")) {
-    const auto file = c.out / "delta.safetensors";
-    delta_write(file, sd, changed, meta);
-    result.written.push_back(file.string());
-  }
-  if (wants("diffusers")) {
-    diffusers_write(sd, c.out / "model");
-    result.written.push_back((c.out / "model").string());
-  }
-  if (wants("single-file")) {
-    single_file_write(sd, c.out / "model.safetensors");
-    result.written.push_back((c.out / "model.safetensors").string());
-  }
+  for (const auto& p : trainable) changed.push_back(p.name);
+  result.written = write_outputs(sd, changed, c.lora ? &lora : nullptr, {c.outputs, c.out, c.lora_format, meta});
   return result;
 }
 

@@ -179,7 +179,7 @@ TrainResult TrainLoop::run(const LossFn& loss_fn) {
       result.last_checkpoint = save_checkpoint(done);
   }
   bar.finish();
-  if (!config_.out_dir.empty()) result.last_checkpoint = save_checkpoint(config_.steps);
+  if (!config_.out_dir.empty() && config_.final_checkpoint) result.last_checkpoint = save_checkpoint(config_.steps);
   result.steps_done = config_.steps - start;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!losses.empty()) {

@@ -29,6 +29,7 @@ struct TrainLoopConfig {
   int64_t seed = 0;
   int64_t save_every = 0;       // checkpoint every N steps (0: only at the end and on a NaN stop)
   int64_t keep_checkpoints = 2;
+  bool final_checkpoint = true;  // also checkpoint the finished run (false: outputs are written separately)
   std::filesystem::path out_dir;  // checkpoints/ and train_log.jsonl go here (empty: no files)
   bool resume = false;          // continue from the newest checkpoint in out_dir/checkpoints
   bool progress = true;

@@ -2,14 +2,9 @@
 #include <iostream>
 
 #include "commands.h"
-#include "core/check.h"
 #include "eval/unlearn_eval.h"
-#include "pipeline/model_export.h"
-#include "pipeline/model_loader.h"
-#include "train/lora.h"
 
 namespace sculpt::cli {
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -22,27 +17,12 @@ struct EvalOpts {
 
 void run_eval(EvalOpts& o) {
   apply_common_options(o.common);
-  const int given = !o.edited.empty() + !o.delta.empty() + !o.lora.empty();
-  SCULPT_USAGE_CHECK(given == 1, "give exactly one of --edited MODEL, --delta FILE, --lora FILE[:weight]");
-  auto original = load_stable_diffusion(o.original);
-  auto edited = load_stable_diffusion(o.edited.empty() ? o.original : o.edited);
-  if (!o.delta.empty()) delta_apply(edited, o.delta), edited.source += " + delta " + o.delta;
-  if (!o.lora.empty()) lora_merge_file(edited, o.lora, 1.0), edited.source += " + LoRA " + o.lora;
-  const fs::path base = original.source;
-  const fs::path judge_dir = o.judge.empty() ? base / "judge" : fs::path(o.judge);
-  auto judge = toyworld::load_judge(judge_dir);
-  o.cfg.judge_file = judge_dir / "judge.safetensors";
-  const fs::path clip_dir = o.clip.empty() ? base / "toyclip" : fs::path(o.clip);
-  toyworld::ToyClip clip{nullptr};
-  if (fs::exists(clip_dir / "toyclip.safetensors")) {
-    clip = toyworld::load_toyclip(clip_dir, original.text_encoder->config.hidden_size);
-  } else {
-    SCULPT_USAGE_CHECK(o.clip.empty(), "no ToyCLIP at ", clip_dir, " (toyclip.safetensors)");
-  }
+  auto in = load_eval_inputs({o.original, o.edited, o.delta, o.lora, o.judge, o.clip});
+  o.cfg.judge_file = in.judge_file;
   if (o.quick) o.cfg.images = std::min<int64_t>(o.cfg.images, 32), o.cfg.sampling.steps = std::min<int64_t>(o.cfg.sampling.steps, 15);
   o.cfg.negative_prompt_row = !o.no_negative;
   o.cfg.sampling.progress = !o.common.json;
-  const auto r = unlearn_eval(original, edited, judge, clip ? &clip : nullptr, o.cfg);
+  const auto r = unlearn_eval(in.original, in.edited, in.judge, in.clip ? &in.clip : nullptr, o.cfg);
   if (o.common.json) return print_json(r);
   for (const auto& [row, m] : r["rows"].items()) {
     std::cout << row << ": UA " << m["UA"] << "  UA-para " << m["UA_paraphrase"] << "  IRA " << m["IRA"] << "  CRA "

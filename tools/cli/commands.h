@@ -26,6 +26,9 @@ void add_finetune(CLI::App& app);
 void add_lora(CLI::App& app);
 void add_toyworld(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_erase(CLI::App& app);
+void add_purify_image(CLI::App& app);
+void add_demo(CLI::App& app);
 void add_toyworld_render(CLI::App& toyworld_cmd);  // the `toyworld render` subcommand
 void add_toyworld_eval(CLI::App& toyworld_cmd);    // the `toyworld eval` subcommand
 

@@ -17,7 +17,10 @@ int main(int argc, char** argv) {
   sculpt::cli::add_finetune(app);
   sculpt::cli::add_lora(app);
   sculpt::cli::add_toyworld(app);
+  sculpt::cli::add_erase(app);
+  sculpt::cli::add_purify_image(app);
   sculpt::cli::add_eval(app);
+  sculpt::cli::add_demo(app);
   try {
     app.parse(argc, argv);
     return 0;
