@@ -70,8 +70,6 @@ BENCHMARK(BM_TrainStepLora)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmHWM", 0) == 0) std::cout << "peak process memory " << line.substr(6) << '\n';
+  std::cout << "peak process memory " << sculpt::peak_memory_mb() << " MB\n";
   benchmark::Shutdown();
 }

@@ -2,6 +2,8 @@
 
 #include <sched.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "core/check.h"
@@ -34,6 +36,19 @@ torch::Device device_from_string(const std::string& name) {
 std::string version_string() {
   return detail::str_cat("sculpt 0.1.0 (libtorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
                          ".", TORCH_VERSION_PATCH, ")");
+}
+
+double peak_memory_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) != 0) continue;
+    std::istringstream s(line.substr(6));
+    double kb = 0;
+    s >> kb;
+    return kb / 1024.0;
+  }
+  return 0;
 }
 
 }  // namespace sculpt

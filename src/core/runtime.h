@@ -15,6 +15,9 @@ void configure_threads(int n);
 // "auto" → cuda if available, else cpu; otherwise parsed by torch ("cpu", "cuda", "cuda:1").
 torch::Device device_from_string(const std::string& name);
 
+// Peak resident memory of this process in MB (VmHWM of /proc/self/status), 0 where unknown.
+double peak_memory_mb();
+
 // Versions of sculpt and libtorch, for --version and JSON outputs.
 std::string version_string();
 

@@ -25,28 +25,20 @@ AcLoss ac_loss(UNet2DConditionModel& unet, const Scheduler& schedule, const torc
 
 EditOutcome ac_erase(StableDiffusion& sd, const EraseConfig& c) {
   const auto anchors = anchor_set(sd, c.concepts[0], c.anchor, c.ac_anchor_images, c.seed, c.progress);
-  const auto& latents = anchors.latents;
-  const auto target_emb = anchors.target_emb, anchor_emb = anchors.anchor_emb;
-  const auto device = latents.device();
-
   EditOutcome outcome;
   const auto schedule = make_scheduler("ddpm", sd.scheduler_config);
   auto loop = erase_loop(c, erase_trainables(sd, c, outcome), outcome, "adamw");
-  const int64_t n = latents.size(0);
   const auto result = loop->run([&](TrainContext& ctx, nlohmann::json& logs) {
-    auto rows = torch::randint(0, n, {c.batch}, ctx.gen, torch::kLong).to(device);
-    auto z0 = latents.index_select(0, rows);
-    auto noise = torch::randn(z0.sizes(), ctx.gen, torch::kFloat32).to(device, z0.scalar_type());
-    auto t = torch::randint(0, schedule->num_train_timesteps(), {c.batch}, ctx.gen, torch::kLong);
-    auto l = ac_loss(sd.unet, *schedule, z0, noise, t, target_emb.index_select(0, rows),
-                     anchor_emb.index_select(0, rows), c.ac_loss, c.ac_reg_weight);
+    const auto a = anchor_batch(anchors, c.batch, schedule->num_train_timesteps(), ctx.gen);
+    auto l = ac_loss(sd.unet, *schedule, a.z0, a.noise, a.t, anchors.target_emb.index_select(0, a.rows),
+                     anchors.anchor_emb.index_select(0, a.rows), c.ac_loss, c.ac_reg_weight);
     logs["loss_ablate"] = l.ablate.item<double>();
     logs["loss_reg"] = l.reg.item<double>();
     return l.total;
   });
   erase_record(outcome, result);
   outcome.extra = {{"anchor", c.anchor},
-                   {"anchor_images", n},
+                   {"anchor_images", anchors.latents.size(0)},
                    {"loss", c.ac_loss},
                    {"reg_weight", c.ac_reg_weight},
                    {"example_anchor_prompt", anchors.anchor_prompts.front()},

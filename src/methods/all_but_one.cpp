@@ -39,20 +39,14 @@ AboLoss abo_loss(UNet2DConditionModel& student, UNet2DConditionModel& frozen, co
 
 EditOutcome abo_erase(StableDiffusion& sd, const EraseConfig& c) {
   EditOutcome outcome;
-  auto frozen = unet_frozen_copy(sd.unet);
-  const auto schedule = make_scheduler("ddpm", sd.scheduler_config);
-  const auto uncond = prompt_embedding(sd, "");
+  auto setup = trajectory_setup(sd, c);
   const auto alt = c.alternative.empty() ? torch::Tensor() : prompt_embedding(sd, c.alternative);
-  std::vector<torch::Tensor> erase;
-  for (const auto& concept : c.concepts) erase.push_back(prompt_embedding(sd, concept));
-  const int64_t h = sd.unet->config.sample_size;
-  TrajectorySampler sampler(sd.scheduler_config, c.trajectory_steps, c.trajectory_guidance,
-                            {sd.unet->config.in_channels, h, h}, c.cache_trajectories);
+  const auto& erase = setup.concepts;
   auto loop = erase_loop(c, erase_trainables(sd, c, outcome), outcome, "adam");
   const auto result = loop->run([&](TrainContext& ctx, nlohmann::json& logs) {
     const int64_t i = ctx.step % static_cast<int64_t>(erase.size());
-    auto batch = sampler.draw(frozen, i, erase[i], uncond, c.batch, ctx.gen);
-    auto l = abo_loss(sd.unet, frozen, *schedule, batch.x_t, batch.t, erase[i], uncond, alt, c.eta, c.lambda,
+    auto batch = setup.sampler->draw(setup.frozen, i, erase[i], setup.uncond, c.batch, ctx.gen);
+    auto l = abo_loss(sd.unet, setup.frozen, *setup.schedule, batch.x_t, batch.t, erase[i], setup.uncond, alt, c.eta, c.lambda,
                       c.abo_no_alt_target);
     logs["loss_erase"] = l.erase.item<double>();
     logs["loss_uncond"] = l.uncond.item<double>();
@@ -62,7 +56,7 @@ EditOutcome abo_erase(StableDiffusion& sd, const EraseConfig& c) {
   erase_record(outcome, result);
   outcome.extra = {{"provenance", "reconstruction"},
                    {"alternative", c.alternative},
-                   {"trajectory_unet_forwards", sampler.unet_forwards()}};
+                   {"trajectory_unet_forwards", setup.sampler->unet_forwards()}};
   return outcome;
 }
 

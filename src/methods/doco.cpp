@@ -91,27 +91,22 @@ EditOutcome doco_erase(StableDiffusion& sd, const EraseConfig& c) {
   std::ofstream log(c.out / "train_log.jsonl", std::ios::trunc);
   SCULPT_CHECK(log.good(), "cannot write ", c.out / "train_log.jsonl");
   ProgressBar bar(c.steps, c.method, c.progress);
-  const int64_t n = anchors.latents.size(0), b = c.batch;
+  const int64_t b = c.batch;
   double first = 0, last = 0;
   int64_t counted_first = 0, counted_last = 0;
   bool warned = false;
   for (int64_t step = 0; step < c.steps; ++step) {
     auto gen = train_generator(c.seed, step);
     if (outcome.lora) outcome.lora->refresh(true, &gen);
-    auto draw = [&](torch::Tensor& rows, torch::Tensor& z0, torch::Tensor& noise, torch::Tensor& t) {
-      rows = torch::randint(0, n, {b}, gen, torch::kLong).to(device);
-      z0 = anchors.latents.index_select(0, rows);
-      noise = torch::randn(z0.sizes(), gen, torch::kFloat32).to(device, z0.scalar_type());
-      t = torch::randint(0, schedule->num_train_timesteps(), {b}, gen, torch::kLong);
-    };
-    torch::Tensor rows, z0, noise, t;
-    draw(rows, z0, noise, t);
-    auto x_t = schedule->add_noise(z0, noise, t);
-    auto x0_tgt = predicted_x0(*schedule, sd.unet->forward(x_t, t.to(device), anchors.target_emb.index_select(0, rows)), x_t, t);
+    const auto a = anchor_batch(anchors, b, schedule->num_train_timesteps(), gen);
+    auto x_t = schedule->add_noise(a.z0, a.noise, a.t);
+    auto x0_tgt = predicted_x0(
+        *schedule, sd.unet->forward(x_t, a.t.to(device), anchors.target_emb.index_select(0, a.rows)), x_t, a.t);
     torch::Tensor x0_anc;
     {
       torch::NoGradGuard no_grad;
-      x0_anc = predicted_x0(*schedule, frozen->forward(x_t, t.to(device), anchors.anchor_emb.index_select(0, rows)), x_t, t);
+      x0_anc = predicted_x0(
+          *schedule, frozen->forward(x_t, a.t.to(device), anchors.anchor_emb.index_select(0, a.rows)), x_t, a.t);
     }
     // Discriminator: anchor = 0 ("real"), the model's target estimate = 1 ("fake").
     d_opt.zero_grad();
@@ -128,11 +123,10 @@ EditOutcome doco_erase(StableDiffusion& sd, const EraseConfig& c) {
         warned = true;
       }
       auto loss_adv = doco_adversarial_loss(disc, x0_tgt);
-      torch::Tensor rows2, z2, noise2, t2;
-      draw(rows2, z2, noise2, t2);
-      auto x2 = schedule->add_noise(z2, noise2, t2);
-      auto pred2 = sd.unet->forward(x2, t2.to(device), anchors.anchor_emb.index_select(0, rows2));
-      auto loss_prior = torch::mse_loss(pred2, schedule->training_target(z2, noise2, t2));
+      const auto p = anchor_batch(anchors, b, schedule->num_train_timesteps(), gen);
+      auto x2 = schedule->add_noise(p.z0, p.noise, p.t);
+      auto pred2 = sd.unet->forward(x2, p.t.to(device), anchors.anchor_emb.index_select(0, p.rows));
+      auto loss_prior = torch::mse_loss(pred2, schedule->training_target(p.z0, p.noise, p.t));
       g_opt.zero_grad();
       if (!surgery) {
         (loss_adv + 0.1 * c.doco_prior_weight * loss_prior).backward();
@@ -167,7 +161,7 @@ EditOutcome doco_erase(StableDiffusion& sd, const EraseConfig& c) {
   outcome.first_loss = counted_first ? first / counted_first : 0;  // the discriminator's loss
   outcome.last_loss = counted_last ? last / counted_last : 0;
   outcome.extra = {{"anchor", c.anchor},
-                   {"anchor_images", n},
+                   {"anchor_images", anchors.latents.size(0)},
                    {"surgery", c.doco_surgery},
                    {"warmup", c.doco_warmup},
                    {"discriminator_lr", c.doco_disc_lr},

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/runtime.h"
 #include "eval/toy_concept.h"
 #include "io/atomic_file.h"
 #include "methods/erase_common.h"
@@ -22,8 +23,6 @@ const std::vector<std::string>& erase_method_names() {
 }
 
 namespace {
-
-bool toy_scale(const StableDiffusion& sd) { return sd.unet->config.sample_size <= 16; }
 
 // ToyWorld's UCE preserve set (methods.md §3): every value of every family except the erased ones.
 std::vector<std::string> toy_preserve_set(const std::vector<std::string>& concepts) {

@@ -1,9 +1,7 @@
 #include "methods/erase_common.h"
 
-#include <fstream>
 #include <optional>
 #include <tuple>
-#include <sstream>
 
 #include "core/check.h"
 #include "eval/sampling.h"
@@ -213,9 +211,34 @@ std::pair<std::vector<std::string>, std::vector<std::string>> anchor_prompts(con
 
 }  // namespace
 
+bool toy_scale(const StableDiffusion& sd) { return sd.unet->config.sample_size <= 16; }
+
+TrajectorySetup trajectory_setup(StableDiffusion& sd, const EraseConfig& c) {
+  TrajectorySetup s;
+  s.frozen = unet_frozen_copy(sd.unet);
+  s.schedule = make_scheduler("ddpm", sd.scheduler_config);
+  s.uncond = prompt_embedding(sd, "");
+  for (const auto& concept : c.concepts) s.concepts.push_back(prompt_embedding(sd, concept));
+  const int64_t h = sd.unet->config.sample_size;
+  s.sampler = std::make_unique<TrajectorySampler>(sd.scheduler_config, c.trajectory_steps, c.trajectory_guidance,
+                                                  std::vector<int64_t>{sd.unet->config.in_channels, h, h},
+                                                  c.cache_trajectories);
+  return s;
+}
+
+AnchorBatch anchor_batch(const AnchorSet& anchors, int64_t batch, int64_t train_timesteps, torch::Generator& gen) {
+  const auto device = anchors.latents.device();
+  AnchorBatch a;
+  a.rows = torch::randint(0, anchors.latents.size(0), {batch}, gen, torch::kLong).to(device);
+  a.z0 = anchors.latents.index_select(0, a.rows);
+  a.noise = torch::randn(a.z0.sizes(), gen, torch::kFloat32).to(device, a.z0.scalar_type());
+  a.t = torch::randint(0, train_timesteps, {batch}, gen, torch::kLong);
+  return a;
+}
+
 AnchorSet anchor_set(StableDiffusion& sd, const std::string& concept, const std::string& anchor, int64_t n,
                      int64_t seed, bool progress) {
-  const bool toy = sd.unet->config.sample_size <= 16;
+  const bool toy = toy_scale(sd);
   AnchorSet a;
   std::tie(a.anchor_prompts, a.target_prompts) =
       anchor_prompts(concept, anchor, n, toy, static_cast<uint64_t>(seed) * 7919 + 3);
@@ -231,19 +254,6 @@ AnchorSet anchor_set(StableDiffusion& sd, const std::string& concept, const std:
   a.anchor_emb = encode_prompts(sd, a.anchor_prompts);
   a.target_emb = encode_prompts(sd, a.target_prompts);
   return a;
-}
-
-double peak_memory_mb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) != 0) continue;
-    std::istringstream s(line.substr(6));
-    double kb = 0;
-    s >> kb;
-    return kb / 1024.0;
-  }
-  return 0;
 }
 
 }  // namespace sculpt

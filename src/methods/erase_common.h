@@ -80,6 +80,28 @@ struct AnchorSet {
 AnchorSet anchor_set(StableDiffusion& sd, const std::string& concept, const std::string& anchor, int64_t n,
                      int64_t seed, bool progress);
 
+// A batch of anchor latents to forward-noise (AC, DoCo): rows ~ U{0..n−1}, then ε ~ N(0, I), then
+// t ~ U{0..T−1}, drawn from gen in that order.
+struct AnchorBatch {
+  torch::Tensor rows, z0, noise, t;
+};
+AnchorBatch anchor_batch(const AnchorSet& anchors, int64_t batch, int64_t train_timesteps, torch::Generator& gen);
+
+// ToyWorld scale, latents of at most 16×16: methods.md's ToyWorld defaults and prompt sets apply.
+bool toy_scale(const StableDiffusion& sd);
+
+// What ESD and All-but-One set up alike: the frozen copy (call before LoRA layers are injected), the
+// DDPM schedule, the embeddings of "" and of each concept, and the trajectory sampler with c's K, CFG and
+// cache.
+struct TrajectorySetup {
+  UNet2DConditionModel frozen{nullptr};
+  std::unique_ptr<Scheduler> schedule;
+  torch::Tensor uncond;
+  std::vector<torch::Tensor> concepts;
+  std::unique_ptr<TrajectorySampler> sampler;
+};
+TrajectorySetup trajectory_setup(StableDiffusion& sd, const EraseConfig& c);
+
 // What a method did to the model (in place).
 struct EditOutcome {
   std::vector<std::string> changed;  // component-prefixed names of the parameters it changed
@@ -108,8 +130,5 @@ std::unique_ptr<TrainLoop> erase_loop(const EraseConfig& c, std::vector<NamedPar
                                       const std::string& optimizer);
 // Records a finished run in the outcome.
 void erase_record(EditOutcome& outcome, const TrainResult& result);
-
-// Peak resident memory of this process in MB (VmHWM), 0 where unknown.
-double peak_memory_mb();
 
 }  // namespace sculpt

@@ -33,27 +33,22 @@ EditOutcome esd_erase(StableDiffusion& sd, const EraseConfig& c) {
   SCULPT_USAGE_CHECK(c.esd_t_mapping == "consistent" || c.esd_t_mapping == "legacy",
                      "--t-mapping: consistent | legacy, got '", c.esd_t_mapping, "'");
   EditOutcome outcome;
-  auto frozen = unet_frozen_copy(sd.unet);
-  const auto schedule = make_scheduler("ddpm", sd.scheduler_config);
-  const auto uncond = prompt_embedding(sd, "");
-  std::vector<torch::Tensor> conds;
-  for (const auto& concept : c.concepts) conds.push_back(prompt_embedding(sd, concept));
-  const int64_t h = sd.unet->config.sample_size;
-  TrajectorySampler sampler(sd.scheduler_config, c.trajectory_steps, c.trajectory_guidance,
-                            {sd.unet->config.in_channels, h, h}, c.cache_trajectories);
+  auto setup = trajectory_setup(sd, c);
+  auto& frozen = setup.frozen;
+  const auto& conds = setup.concepts;
   auto loop = erase_loop(c, erase_trainables(sd, c, outcome), outcome, "adam");
   const bool from_student = c.esd_xt_source == "student";
   const auto result = loop->run([&](TrainContext& ctx, nlohmann::json& logs) {
     const int64_t i = ctx.step % static_cast<int64_t>(conds.size());
-    auto batch = sampler.draw(from_student ? sd.unet : frozen, i, conds[i], uncond, c.batch, ctx.gen);
+    auto batch = setup.sampler->draw(from_student ? sd.unet : frozen, i, conds[i], setup.uncond, c.batch, ctx.gen);
     auto t = c.esd_t_mapping == "legacy"
-                 ? esd_legacy_timesteps(batch.k, c.trajectory_steps, schedule->num_train_timesteps(), ctx.gen)
+                 ? esd_legacy_timesteps(batch.k, c.trajectory_steps, setup.schedule->num_train_timesteps(), ctx.gen)
                  : batch.t;
     logs["concept"] = i;
-    return esd_loss(sd.unet, frozen, *schedule, batch.x_t, t, conds[i], uncond, c.eta);
+    return esd_loss(sd.unet, frozen, *setup.schedule, batch.x_t, t, conds[i], setup.uncond, c.eta);
   });
   erase_record(outcome, result);
-  outcome.extra["trajectory_unet_forwards"] = sampler.unet_forwards();
+  outcome.extra["trajectory_unet_forwards"] = setup.sampler->unet_forwards();
   return outcome;
 }
 

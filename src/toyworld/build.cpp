@@ -260,18 +260,9 @@ json stage_unet(const ToyWorldBuildConfig& c, const ToyWorldPreset& p) {
   make_resumable(loop, c.out, "unet");
   TrainLoop train(loop, all_parameters(*sd.unet, "unet."));
   const int64_t n = data.size(), b = p.unet_batch;
-  int64_t epoch = -1;
-  torch::Tensor perm;  // of the current epoch
+  EpochSampler sampler(n, loop.seed, -2);
   const auto result = train.run([&](TrainContext& ctx, json&) {
-    // Rows: epoch permutations of the cached set, a function of the step alone (resumable).
-    std::vector<int64_t> rows;
-    for (int64_t k = ctx.step * b; k < (ctx.step + 1) * b; ++k) {
-      if (k / n != epoch) {
-        epoch = k / n;
-        perm = torch::randperm(n, train_generator(loop.seed, -2, epoch), torch::kLong);
-      }
-      rows.push_back(perm[k % n].item<int64_t>());
-    }
+    const auto rows = sampler.rows(ctx.step * b, b);
     auto drop = torch::rand({b}, ctx.gen).lt(p.caption_dropout).view({b, 1, 1});
     auto emb = torch::where(drop, empty_emb, caption_emb.index_select(0, torch::tensor(rows, torch::kLong)));
     auto z = data.sample(rows, {}, torch::randn({b, data.mean.size(1), data.mean.size(2), data.mean.size(3)}, ctx.gen));

@@ -8,8 +8,21 @@
 #include "core/progress.h"
 #include "io/atomic_file.h"
 #include "io/image.h"
+#include "train/train_loop.h"
 
 namespace sculpt {
+
+std::vector<int64_t> EpochSampler::rows(int64_t first, int64_t count) {
+  std::vector<int64_t> out;
+  for (int64_t k = first; k < first + count; ++k) {
+    if (k / n_ != epoch_) {
+      epoch_ = k / n_;
+      perm_ = torch::randperm(n_, train_generator(seed_, stream_, epoch_), torch::kLong);
+    }
+    out.push_back(perm_[k % n_].item<int64_t>());
+  }
+  return out;
+}
 namespace fs = std::filesystem;
 namespace {
 

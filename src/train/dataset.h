@@ -13,6 +13,19 @@
 
 namespace sculpt {
 
+// Rows of a dataset of n examples for a batch: sample k of the run is position k % n of epoch k / n's
+// permutation, drawn from train_generator(seed, stream, epoch): a function of the step alone, so a resumed
+// run draws what the uninterrupted one drew.
+class EpochSampler {
+ public:
+  EpochSampler(int64_t n, int64_t seed, int64_t stream) : n_(n), seed_(seed), stream_(stream) {}
+  std::vector<int64_t> rows(int64_t first, int64_t count);
+
+ private:
+  int64_t n_, seed_, stream_, epoch_ = -1;
+  torch::Tensor perm_;  // of epoch_ (access is sequential: one epoch at a time)
+};
+
 struct ImageCaption {
   std::filesystem::path file;
   std::string caption;

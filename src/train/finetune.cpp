@@ -45,30 +45,6 @@ class PromptEncoder {
   std::map<std::string, torch::Tensor> cache_;
 };
 
-// Rows of the dataset for a batch: sample k of the run is position k % N of epoch k / N's permutation.
-class EpochSampler {
- public:
-  EpochSampler(int64_t n, int64_t seed, int64_t stream) : n_(n), seed_(seed), stream_(stream) {}
-  std::vector<int64_t> rows(int64_t first, int64_t count) {
-    std::vector<int64_t> out;
-    for (int64_t k = first; k < first + count; ++k) {
-      const int64_t epoch = k / n_;
-      auto it = perms_.find(epoch);
-      if (it == perms_.end()) {
-        auto gen = train_generator(seed_, stream_, epoch);
-        perms_.clear();  // sequential access: one epoch at a time is enough
-        it = perms_.emplace(epoch, torch::randperm(n_, gen, torch::kLong)).first;
-      }
-      out.push_back(it->second[k % n_].item<int64_t>());
-    }
-    return out;
-  }
-
- private:
-  int64_t n_, seed_, stream_;
-  std::map<int64_t, torch::Tensor> perms_;
-};
-
 torch::Tensor randn_cpu(at::IntArrayRef shape, torch::Generator& gen, const torch::Tensor& like) {
   return torch::randn(shape, gen, torch::kFloat32).to(like.device(), like.scalar_type());
 }
